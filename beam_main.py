@@ -1,0 +1,10 @@
+"""Entry point of a pipeline run: ``python beam_main.py --recipe recipes/llama1.yaml [flags] [Beam options]``.
+
+Same as ``llamacorpus run``; see ``python beam_main.py --help``.
+"""
+import sys
+
+from llamacorpus.pipeline.run import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The ``llamacorpus`` command: one subcommand per task, each a module's ``main(argv)``."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: subcommand -> (module:function, one-line help)
+COMMANDS = {
+    "run": ("llamacorpus.pipeline.run:main", "build the corpus from a recipe (same as beam_main.py)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: llamacorpus COMMAND [ARGS]", "", "commands:"]
+    lines += [f"  {name:<18} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"llamacorpus: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module, func = COMMANDS[name][0].split(":")
+    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The one document record every source emits (DESIGN.md section 2).
+
+A document is a plain dict, so Beam pickles it cheaply and tests build one by hand:
+
+    id      str   "<source>/<native id>", stable and unique across sources
+    text    str   the cleaned text
+    source  str   one of SOURCES
+    meta    dict  source-specific fields (url, title, language, perplexity, ...)
+
+Steps never mutate a document: they call :func:`replace` or :func:`with_meta` and
+return the new dict.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+SOURCES = ("commoncrawl", "c4", "github", "wikipedia", "books", "arxiv", "stackexchange")
+FIELDS = ("id", "text", "source", "meta")
+
+Document = dict  # alias for annotations: {"id", "text", "source", "meta"}
+
+
+def make_document(source: str, native_id: str, text: str, **meta: Any) -> Document:
+    """Build a document; the id is ``"<source>/<native_id>"``."""
+    if not native_id:
+        raise ValueError(f"{source}: empty native id")
+    return {"id": f"{source}/{native_id}", "text": text, "source": source, "meta": dict(meta)}
+
+
+def replace(doc: Document, **fields: Any) -> Document:
+    """A copy of ``doc`` with some top-level fields replaced (meta is copied, not shared)."""
+    new = {"id": doc["id"], "text": doc["text"], "source": doc["source"], "meta": dict(doc["meta"])}
+    new.update(fields)
+    return new
+
+
+def with_meta(doc: Document, **meta: Any) -> Document:
+    """A copy of ``doc`` whose meta also holds ``meta``."""
+    new = replace(doc)
+    new["meta"].update(meta)
+    return new
+
+
+def validate(doc: Any) -> None:
+    """Raise ValueError unless ``doc`` follows the schema."""
+    if not isinstance(doc, dict) or set(doc) != set(FIELDS):
+        raise ValueError(f"a document has exactly the fields {FIELDS}, got {sorted(doc) if isinstance(doc, dict) else type(doc)}")
+    for field in ("id", "text", "source"):
+        if not isinstance(doc[field], str):
+            raise ValueError(f"document field {field!r} must be str, got {type(doc[field]).__name__}")
+    if not isinstance(doc["meta"], dict):
+        raise ValueError("document field 'meta' must be a dict")
+    if doc["source"] not in SOURCES:
+        raise ValueError(f"unknown source {doc['source']!r}")
+    if not doc["id"].startswith(doc["source"] + "/"):
+        raise ValueError(f"document id {doc['id']!r} must start with '{doc['source']}/'")
+
+
+def stable_hash(*parts: Any) -> int:
+    """A 64-bit hash that is the same on every machine and run (unlike ``hash()``).
+
+    Used for every deterministic choice: dedup winners, sampling, splits.
+    """
+    h = hashlib.sha1("\x1f".join(str(p) for p in parts).encode("utf-8"))
+    return int.from_bytes(h.digest()[:8], "big")
+
+
+def unit_interval(*parts: Any) -> float:
+    """A deterministic number in [0, 1) from ``parts`` (for sampling and splits)."""
+    return stable_hash(*parts) / 2.0**64
+
+
+def meta_to_json(meta: dict) -> str:
+    return json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def meta_from_json(text: str) -> dict:
+    return json.loads(text) if text else {}

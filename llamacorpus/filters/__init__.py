@@ -1,0 +1,1 @@
+"""Reusable steps: dedup, language ID, perplexity, classifiers, heuristics."""

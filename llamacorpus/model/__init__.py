@@ -1,0 +1,1 @@
+"""The bundled LLaMA model, its trainer and the shard data loader."""

@@ -1,0 +1,1 @@
+"""Recipe, options, Beam graph assembly, IO, statistics and mixing."""

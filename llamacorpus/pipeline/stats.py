@@ -1,0 +1,259 @@
+"""Run statistics: distributions computed in the graph, counters from Beam metrics, and the
+``<output>/stats/run.json`` + per-source table that end every run.
+
+Distributions: every measure ``("<source>/<step>/<field>", value)`` is combined per key into a
+:class:`Distribution` (count, sum, min, max and a sparse histogram over fixed, mergeable
+buckets) and into 101 approximate quantiles. Both are computed by Beam combiners, so they work
+the same on Dataflow; the result lands in ``<output>/stats/distributions.json``.
+
+Histogram buckets (:func:`bucket_of`, :func:`bucket_edges`): values in [0, 1] fall into 50
+linear bins ``u:<i>`` (scores, probabilities), larger values into log bins ``l:<j>`` of 8 per
+octave (lengths, perplexities), negative values into ``n:<j>``, mirrored.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import time
+from typing import Any, Iterable
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+
+from llamacorpus import fileio
+from llamacorpus.beam_steps import NAMESPACE
+
+UNIT_BINS = 50
+LOG_BINS_PER_OCTAVE = 8
+QUANTILES = 101
+
+
+def bucket_of(value: float) -> str:
+    if value < 0:
+        return f"n:{math.floor(math.log2(max(-value, 1e-300)) * LOG_BINS_PER_OCTAVE)}"
+    if value <= 1:
+        return f"u:{min(int(value * UNIT_BINS), UNIT_BINS - 1)}"
+    return f"l:{math.floor(math.log2(value) * LOG_BINS_PER_OCTAVE)}"
+
+
+def bucket_edges(label: str) -> tuple[float, float]:
+    """The [low, high) interval of a histogram bucket label."""
+    kind, index = label.split(":")
+    i = int(index)
+    if kind == "u":
+        return i / UNIT_BINS, (i + 1) / UNIT_BINS
+    low, high = 2 ** (i / LOG_BINS_PER_OCTAVE), 2 ** ((i + 1) / LOG_BINS_PER_OCTAVE)
+    if kind == "l":
+        return max(low, 1.0), high
+    return -high, -low
+
+
+class DistributionFn(beam.CombineFn):
+    """count, sum, min, max and bucket counts of a stream of numbers."""
+
+    def create_accumulator(self):
+        return [0, 0.0, math.inf, -math.inf, collections.Counter()]
+
+    def add_input(self, acc, value):
+        value = float(value)
+        if math.isnan(value):
+            return acc
+        acc[0] += 1
+        acc[1] += value
+        acc[2] = min(acc[2], value)
+        acc[3] = max(acc[3], value)
+        acc[4][bucket_of(value)] += 1
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = self.create_accumulator()
+        for a in accs:
+            out[0] += a[0]
+            out[1] += a[1]
+            out[2] = min(out[2], a[2])
+            out[3] = max(out[3], a[3])
+            out[4].update(a[4])
+        return out
+
+    def extract_output(self, acc):
+        n = acc[0]
+        return {"count": n, "sum": acc[1], "mean": acc[1] / n if n else None,
+                "min": acc[2] if n else None, "max": acc[3] if n else None,
+                "histogram": dict(sorted(acc[4].items(), key=lambda kv: bucket_edges(kv[0])[0]))}
+
+
+def distributions_path(output: str, group: str) -> str:
+    return f"{output.rstrip('/')}/stats/distributions/{group}.json"
+
+
+class WriteDistributions(beam.PTransform):
+    """measures -> ``<output>/stats/distributions/<group>.json`` ({key: {count, ..., histogram,
+    quantiles}}); a group is a source, or a later stage such as the mixture."""
+
+    def __init__(self, output: str, group: str):
+        super().__init__()
+        self.path = distributions_path(output, group)
+
+    def expand(self, measures):
+        dists = measures | "Distribution" >> beam.CombinePerKey(DistributionFn())
+        quants = measures | "Quantiles" >> beam.ApproximateQuantiles.PerKey(QUANTILES)
+        return ({"d": dists, "q": quants}
+                | "Join" >> beam.CoGroupByKey()
+                | "Merge" >> beam.Map(lambda kv: (kv[0], {**kv[1]["d"][0], "quantiles": list(kv[1]["q"][0])}))
+                | "All" >> beam.combiners.ToDict()
+                | "Write" >> beam.Map(self._write))
+
+    def _write(self, table):
+        fileio.atomic_write(self.path, json.dumps(dict(sorted(table.items())), indent=1, sort_keys=True))
+        return len(table)
+
+
+# ---------------------------------------------------------------------------- counters -> run.json
+
+def query_counters(result) -> dict[str, int]:
+    """All llamacorpus counters of a finished run (committed values where the runner has them)."""
+    counters: dict[str, int] = collections.Counter()
+    for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+        try:
+            value = c.committed
+        except Exception:  # noqa: BLE001 - some runners only have attempted values
+            value = None
+        if value is None:
+            value = c.attempted
+        counters[c.key.metric.name] += int(value or 0)
+    return dict(counters)
+
+
+STEP_FIELDS = ("in", "kept", "chars_in", "chars_out", "bytes_in", "bytes_out")
+
+
+def step_stats(counters: dict[str, int], source: str, step: str) -> dict[str, Any]:
+    """One step's figures from the counters named ``<source>/<step>/<what>``."""
+    prefix = f"{source}/{step}/"
+    out: dict[str, Any] = {"step": step, **{f: 0 for f in STEP_FIELDS}, "dropped": {}, "errors": {},
+                           "by_language": {}}
+    extra: dict[str, int] = {}
+    for name, value in counters.items():
+        if not name.startswith(prefix):
+            continue
+        what = name[len(prefix):]
+        if "@" in what:
+            outcome, lang = what.rsplit("@", 1)
+            out["by_language"].setdefault(lang, {})[outcome] = value
+        elif what.startswith("dropped:"):
+            out["dropped"][what[len("dropped:"):]] = value
+        elif what.startswith("error:"):
+            out["errors"][what[len("error:"):]] = value
+        elif what in STEP_FIELDS:
+            out[what] = value
+        elif what == "micros":
+            out["seconds"] = round(value / 1e6, 3)
+        else:
+            extra[what] = value
+    out["dropped_total"] = sum(out["dropped"].values())
+    out["errors_total"] = sum(out["errors"].values())
+    out["balanced"] = out["in"] == out["kept"] + out["dropped_total"] + out["errors_total"]
+    out["dropped"] = dict(sorted(out["dropped"].items()))
+    out["errors"] = dict(sorted(out["errors"].items()))
+    out["by_language"] = dict(sorted(out["by_language"].items()))
+    if extra:
+        out["counters"] = dict(sorted(extra.items()))
+    return out
+
+
+def source_stats(counters: dict[str, int], source: str, step_order: list[str]) -> dict[str, Any]:
+    """A source's funnel: its steps in order, and the totals in and out."""
+    known = list(step_order)
+    seen = {name.split("/")[1] for name in counters if name.startswith(source + "/")}
+    known += sorted(seen - set(known))  # counters of steps the graph did not announce
+    steps = [step_stats(counters, source, s) for s in known]
+    read = steps[0] if steps else step_stats(counters, source, "read")
+    last = steps[-1] if steps else read
+    dropped: collections.Counter = collections.Counter()
+    errors: collections.Counter = collections.Counter()
+    for s in steps:
+        dropped.update({f"{s['step']}:{k}": v for k, v in s["dropped"].items()})
+        errors.update({f"{s['step']}:{k}": v for k, v in s["errors"].items()})
+    return {
+        "records_read": read["in"],
+        "documents_in": read["kept"],
+        "documents_out": last["kept"],
+        "chars_in": read["chars_out"],
+        "chars_out": last["chars_out"],
+        "bytes_in": read["bytes_out"],
+        "bytes_out": last["bytes_out"],
+        "dropped": dict(sorted(dropped.items())),
+        "errors": dict(sorted(errors.items())),
+        "files": read.get("counters", {}).get("files", 0),
+        "seconds": round(sum(s.get("seconds", 0.0) for s in steps), 3),
+        "steps": steps,
+    }
+
+
+def source_stats_path(output: str, source: str) -> str:
+    return f"{output.rstrip('/')}/stats/sources/{source}.json"
+
+
+def write_source_stats(output: str, source: str, stats: dict) -> None:
+    fileio.atomic_write(source_stats_path(output, source), json.dumps(stats, indent=1, sort_keys=True))
+
+
+def load_json(path: str) -> Any:
+    if not fileio.exists(path):
+        return None
+    return json.loads(fileio.read_bytes(path))
+
+
+def build_run_json(output: str, sources: Iterable[str], recipe: dict, recipe_hash: str, run_info: dict) -> dict:
+    """Gather the per-source stats files, distributions and mixture of a run into one dict."""
+    per_source = {}
+    for s in sources:
+        data = load_json(source_stats_path(output, s))
+        if data is not None:
+            per_source[s] = data
+    return {
+        "run": run_info,
+        "recipe_hash": recipe_hash,
+        "recipe": recipe,
+        "sources": per_source,
+        "totals": {k: sum(v.get(k, 0) for v in per_source.values())
+                   for k in ("records_read", "documents_in", "documents_out", "chars_in", "chars_out",
+                             "bytes_in", "bytes_out")},
+        "distributions": {k: v for s in per_source for k, v in (load_json(distributions_path(output, s)) or {}).items()},
+        "mixture": load_json(f"{root}/stats/mixture.json") or {},
+    }
+
+
+def write_run_json(output: str, run: dict) -> str:
+    path = f"{output.rstrip('/')}/stats/run.json"
+    fileio.atomic_write(path, json.dumps(run, indent=1, sort_keys=True, default=str))
+    return path
+
+
+def _human(n: float) -> str:
+    for unit in ("", "k", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.0f}{unit}" if unit == "" else f"{n:.1f}{unit}"
+        n /= 1000
+    return f"{n:.1f}P"
+
+
+def format_table(run: dict) -> str:
+    """The per-source table printed at the end of a run."""
+    header = ("source", "read", "docs out", "kept %", "chars in", "chars out", "errors", "top drop reasons")
+    rows = []
+    for name, s in run["sources"].items():
+        kept = 100.0 * s["documents_out"] / s["documents_in"] if s["documents_in"] else 0.0
+        top = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:3]
+        rows.append((name, str(s["records_read"]), str(s["documents_out"]), f"{kept:.1f}",
+                     _human(s["chars_in"]), _human(s["chars_out"]), str(sum(s["errors"].values())),
+                     ", ".join(f"{k}={v}" for k, v in top) or "-"))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def now() -> float:
+    return time.time()

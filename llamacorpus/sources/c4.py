@@ -1,0 +1,94 @@
+"""C4 (15% of LLaMA): allenai/c4 ``c4-*.json.gz`` shards, read as they are.
+
+Each line is ``{"text", "timestamp", "url"}``; the document id is ``c4/<shard>/<line>``, stable
+across runs. A line that is not JSON, lacks ``text`` or is not UTF-8, and a truncated gzip stream,
+are counted as errors with file and line; the run goes on.
+
+With ``hf_dataset`` set (``allenai/c4``, config ``en``), the same reader streams the Hugging Face
+dataset instead of files. That needs a machine online; it is not tested here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import zlib
+from typing import Iterator
+
+from llamacorpus import fileio
+from llamacorpus.document import make_document
+from llamacorpus.filters.length import MinChars
+from llamacorpus.sources.base import RunContext, Source, SourceConfig
+from llamacorpus.steps import BadInput
+
+HF_PREFIX = "hf:"
+
+
+@dataclasses.dataclass
+class C4Config(SourceConfig):
+    #: a Hugging Face dataset name (e.g. allenai/c4) to stream instead of ``inputs`` (needs network)
+    hf_dataset: str = ""
+    hf_config: str = "en"
+    hf_split: str = "train"
+
+
+def shard_name(path: str) -> str:
+    name = os.path.basename(path)
+    for suffix in (".gz", ".json", ".jsonl"):
+        name = name[: -len(suffix)] if name.endswith(suffix) else name
+    return name
+
+
+def parse_record(raw: bytes, shard: str, number: int, location: str):
+    """One C4 line -> a document or a BadInput."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadInput("invalid_utf8", location, str(exc))
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        return BadInput("not_json", location, str(exc))
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        return BadInput("missing_text", location, "record has no string field 'text'")
+    meta = {k: record[k] for k in ("url", "timestamp") if k in record}
+    return make_document("c4", f"{shard}/{number}", record["text"], **meta)
+
+
+class C4(Source):
+    name = "c4"
+    Config = C4Config
+    default_inputs = ("c4/*.json.gz",)
+
+    def input_paths(self, cfg: C4Config, ctx: RunContext) -> list[str]:
+        if cfg.hf_dataset:
+            return [f"{HF_PREFIX}{cfg.hf_dataset}:{cfg.hf_config}:{cfg.hf_split}"]
+        return super().input_paths(cfg, ctx)
+
+    def read(self, cfg: C4Config, path: str) -> Iterator:
+        if path.startswith(HF_PREFIX):
+            yield from self._read_hf(path)
+            return
+        shard = shard_name(path)
+        number = 0
+        try:
+            for number, raw in fileio.iter_lines(path):
+                if raw.strip():
+                    yield parse_record(raw, shard, number, f"{path}:{number}")
+        except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt gzip member
+            yield BadInput("truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip",
+                           f"{path}:{number + 1}", f"{type(exc).__name__}: {exc}")
+
+    def _read_hf(self, path: str) -> Iterator:
+        import datasets
+
+        name, config, split = path[len(HF_PREFIX):].split(":")
+        for number, record in enumerate(datasets.load_dataset(name, config, split=split, streaming=True), 1):
+            meta = {k: record[k] for k in ("url", "timestamp") if k in record}
+            yield make_document("c4", f"{name.replace('/', '_')}-{config}-{split}/{number}", record["text"], **meta)
+
+    def steps(self, cfg: C4Config, ctx: RunContext) -> list:
+        return [MinChars(cfg.min_chars)] if cfg.min_chars else []
+
+
+SOURCE = C4()

@@ -1,0 +1,1 @@
+"""SentencePiece tokenizer training, Megatron shard writer and reader."""
