@@ -26,6 +26,9 @@ def test_pipeline() -> TestPipeline:
     return TestPipeline(runner=FnApiRunner(), options=PipelineOptions([]), blocking=False)
 
 
+test_pipeline.__test__ = False  # a helper, not a test, when imported into a test module
+
+
 @dataclasses.dataclass
 class SourceRun:
     docs: list[dict]  # the documents written to Parquet, read back
