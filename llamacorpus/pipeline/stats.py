@@ -19,6 +19,7 @@ import time
 from typing import Any, Iterable
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from llamacorpus import fileio
@@ -221,8 +222,26 @@ def build_run_json(output: str, sources: Iterable[str], recipe: dict, recipe_has
                    for k in ("records_read", "documents_in", "documents_out", "chars_in", "chars_out",
                              "bytes_in", "bytes_out")},
         "distributions": {k: v for s in per_source for k, v in (load_json(distributions_path(output, s)) or {}).items()},
-        "mixture": load_json(f"{root}/stats/mixture.json") or {},
+        "mixture": load_json(f"{output.rstrip('/')}/stats/mixture.json") or {},
+        "step_reports": step_reports(output),
     }
+
+
+def step_reports(output: str) -> dict[str, Any]:
+    """What global steps wrote beside the counters (``<output>/stats/<name>.json``: perplexity
+    cut-offs, classifier precision/recall, near-duplicate clusters...), keyed by file name."""
+    pattern = f"{output.rstrip('/')}/stats/*.json"
+    try:
+        paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - no stats directory yet
+        return {}
+    skip = {"run", "mixture"}
+    out = {}
+    for path in sorted(paths):
+        name = path.rsplit("/", 1)[-1][: -len(".json")]
+        if name not in skip:
+            out[name] = load_json(path)
+    return out
 
 
 def write_run_json(output: str, run: dict) -> str:
