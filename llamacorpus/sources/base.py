@@ -77,12 +77,13 @@ class Branch:
                 chain.append(step)
                 continue
             if chain:
-                label = "+".join(s.name for s in chain)
+                label = f"{self.source}/{len(self.step_names)}:{'+'.join(s.name for s in chain)}"
                 self.step_names.extend(s.name for s in chain)
-                docs = self.collect(docs | f"{self.source}/{label}" >> ApplySteps(self.source, chain, self.batch_size))
+                docs = self.collect(docs | label >> ApplySteps(self.source, chain, self.batch_size))
                 chain = []
             if isinstance(step, GlobalStep):
-                docs = self.collect(docs | f"{self.source}/{step.step_name}" >> step, step.step_name)
+                label = f"{self.source}/{len(self.step_names)}:{step.step_name}"
+                docs = self.collect(docs | label >> step, step.step_name)
             elif step is not None:
                 raise TypeError(f"{self.source}: step {step!r} is not a Filter, Mapper or GlobalStep")
         return docs
