@@ -23,21 +23,28 @@ from llamacorpus.document import SOURCES
 @dataclasses.dataclass
 class MixtureWeight(Section):
     proportion: float = 0.0  # share of the mixed tokens (Table 1 "sampling prop.")
-    epochs: float = 1.0  # passes over the source's available tokens at 1.4T (Table 1 "epochs")
+    epochs: float = 1.0  # most passes over the source's available tokens (Table 1 "epochs")
 
     def check(self):
         self.require(0 <= self.proportion <= 1, "proportion", f"must be in [0, 1], got {self.proportion}")
         self.require(self.epochs > 0, "epochs", f"must be > 0, got {self.epochs}")
 
 
+SHORTFALL_RULES = ("scale_down", "repeat", "redistribute")
+
+
 @dataclasses.dataclass
 class MixtureConfig(Section):
     enabled: bool = True
     weights: dict[str, MixtureWeight] = field({})
-    #: tokens to emit in all; 0 plans from the available tokens (see pipeline/mix.py)
+    #: tokens to emit in all; 0 = the largest mixture at the proportions with no source past its
+    #: epochs (llamacorpus/tokenize/mixture.py)
     total_tokens: int = 0
-    #: how to resolve a source that cannot fill its share (documented in pipeline/mix.py)
+    #: when total_tokens asks a source for more than its epochs allow: scale_down (shrink the total,
+    #: keep the proportions), repeat (keep both, pass its epochs) or redistribute (cap it at its
+    #: epochs, give the rest to the others in proportion)
     shortfall: str = "scale_down"
+    #: salt of the per-document sampling hash (document id, epoch)
     seed: int = 0
 
     def check(self):
@@ -47,8 +54,8 @@ class MixtureConfig(Section):
         self.require(not self.weights or abs(total - 1.0) < 1e-6, "weights",
                      f"proportions must sum to 1, got {total:.6f}")
         self.require(self.total_tokens >= 0, "total_tokens", "must be >= 0")
-        self.require(self.shortfall in ("scale_down", "repeat"), "shortfall",
-                     f"must be scale_down or repeat, got {self.shortfall!r}")
+        self.require(self.shortfall in SHORTFALL_RULES, "shortfall",
+                     f"must be one of {', '.join(SHORTFALL_RULES)}, got {self.shortfall!r}")
 
 
 @dataclasses.dataclass
@@ -64,9 +71,17 @@ class TokenizerConfig(Section):
     add_dummy_prefix: bool = True
     remove_extra_whitespaces: bool = False
     character_coverage: float = 0.99995
+    #: sentences (lines) SentencePiece keeps from the sample (it draws them with a fixed seed)
     input_sentence_size: int = 2_000_000
-    #: documents drawn (at the mixture proportions) for training
-    sample_documents: int = 200_000
+    #: longer lines are cut at a space into pieces of at most this many bytes
+    max_sentence_length: int = 4192
+    #: characters drawn (at the mixture proportions, by document-id hash) for training
+    sample_chars: int = 500_000_000
+    #: trainer threads: fixed, not the machine's core count, because the model records it and it
+    #: changes which sentences are kept; the same value gives the same model on any machine
+    num_threads: int = 4
+    #: salt of the sample hash and SentencePiece's random seed
+    seed: int = 0
     #: when the sample is too small for vocab_size, train the largest vocabulary it supports
     shrink_vocab_to_fit: bool = True
     user_defined_symbols: list[str] = field([])
@@ -76,6 +91,9 @@ class TokenizerConfig(Section):
         self.require(self.vocab_size >= 300, "vocab_size", f"must be >= 300, got {self.vocab_size}")
         self.require(0 < self.character_coverage <= 1, "character_coverage", "must be in (0, 1]")
         self.require(self.input_sentence_size > 0, "input_sentence_size", "must be > 0")
+        self.require(self.max_sentence_length >= 16, "max_sentence_length", "must be >= 16")
+        self.require(self.sample_chars > 0, "sample_chars", "must be > 0")
+        self.require(self.num_threads > 0, "num_threads", "must be > 0")
 
 
 @dataclasses.dataclass
@@ -85,16 +103,26 @@ class ShardsConfig(Section):
     add_eos: bool = True
     #: "" (off), "source" or "domain": prepend a per-source / per-URL-domain token to each document
     domain_tags: str = ""
-    #: documents per shuffle bucket key space (bounded-memory two-level shuffle)
+    #: "domain" tags: the most frequent domains get their own token, the rest share one "other" tag
+    domain_tag_count: int = 256
+    #: salt of the shuffle hash (document id, epoch) that assigns shards and orders them
     shuffle_seed: int = 0
-    #: fraction of documents (by id hash) held out per source for validation loss
-    validation_fraction: float = 0.0
+    #: fraction of each source's documents (by id hash) held out as validation shards
+    validation_fraction: float = 0.01
+    #: but at least this many per source (never more than a fifth of a source) ...
+    validation_min_documents: int = 4
+    #: ... and at most this many per source
+    validation_max_documents: int = 10_000
 
     def check(self):
         self.require(self.tokens_per_shard > 0, "tokens_per_shard", "must be > 0")
         self.require(self.domain_tags in ("", "source", "domain"), "domain_tags",
                      f"must be '', 'source' or 'domain', got {self.domain_tags!r}")
+        self.require(self.domain_tag_count > 0, "domain_tag_count", "must be > 0")
         self.require(0 <= self.validation_fraction < 1, "validation_fraction", "must be in [0, 1)")
+        self.require(self.validation_min_documents >= 0, "validation_min_documents", "must be >= 0")
+        self.require(self.validation_max_documents >= self.validation_min_documents, "validation_max_documents",
+                     "must be >= validation_min_documents")
 
 
 @dataclasses.dataclass
