@@ -18,6 +18,7 @@ dropped + errored holds for every step.
 """
 from __future__ import annotations
 
+import collections
 import json
 import time
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
@@ -51,23 +52,37 @@ def counter_name(source: str, step: str, what: str) -> str:
 
 
 class StepCounters:
-    """Beam counters of one (source, step), created lazily (per worker) and cached."""
+    """Beam counters of one (source, step).
 
-    def __init__(self, source: str, step: str):
-        self.source, self.step = source, step
-        self._cache: dict[str, Any] = {}
+    With ``buffered=True`` increments gather in a local tally and reach Beam Metrics on
+    :meth:`flush`, which the owner must call (the adapters flush at the end of each bundle): a
+    Metrics update per document and counter would cost more than most steps themselves.
+    Unbuffered (the default), every ``inc`` goes to Metrics at once.
+    """
+
+    def __init__(self, source: str, step: str, buffered: bool = False):
+        self.source, self.step, self.buffered = source, step, buffered
+        self._tally: collections.Counter = collections.Counter()
+        self._metrics: dict[str, Any] = {}
 
     def inc(self, what: str, n: int = 1) -> None:
-        if n:
-            c = self._cache.get(what)
-            if c is None:
-                c = self._cache[what] = Metrics.counter(NAMESPACE, counter_name(self.source, self.step, what))
-            c.inc(n)
+        self._tally[what] += n
+        if not self.buffered:
+            self.flush()
 
     def count_outcome(self, outcome: str, language: str | None = None) -> None:
         self.inc(outcome)
         if language:
             self.inc(f"{outcome}@{language}")
+
+    def flush(self) -> None:
+        for what, n in self._tally.items():
+            if n:
+                metric = self._metrics.get(what)
+                if metric is None:
+                    metric = self._metrics[what] = Metrics.counter(NAMESPACE, counter_name(self.source, self.step, what))
+                metric.inc(n)
+        self._tally.clear()
 
 
 def text_size(doc: Document) -> tuple[int, int]:
@@ -89,7 +104,7 @@ class OutcomeEmitter:
 
     def __init__(self, source: str, step: str):
         self.source, self.step = source, step
-        self.counters = StepCounters(source, step)
+        self.counters = StepCounters(source, step, buffered=True)  # flushed by the DoFn per bundle
 
     def emit(self, result: StepResult, language: str | None = None) -> Iterator:
         self.counters.count_outcome(result.outcome, language)
@@ -142,6 +157,7 @@ class _ReadDoFn(beam.DoFn):
             self.out.counters.inc("in")
             yield from self.out.emit(StepResult(error=BadInput(error_kind(exc), path, f"{type(exc).__name__}: {exc}")))
         self.out.counters.inc("micros", int((time.perf_counter() - started) * 1e6))
+        self.out.counters.flush()
 
     def _one(self, item):
         self.out.counters.inc("in")
@@ -204,6 +220,8 @@ class _StepsDoFn(beam.DoFn):
                 yield pvalue.TaggedOutput(out.tag, WindowedValue(out.value, MIN_TIMESTAMP, [GlobalWindow()]))
             else:
                 yield WindowedValue(out, MIN_TIMESTAMP, [GlobalWindow()])
+        for emitter in self.emitters:
+            emitter.counters.flush()
 
     def _flush(self):
         batch, self.buffer = self.buffer, []
@@ -276,6 +294,9 @@ class Decide(beam.DoFn):
         else:
             result = StepResult(doc=decision)
         yield from self.out.emit(result, _result_language(result) or _language(doc))
+
+    def finish_bundle(self):
+        self.out.counters.flush()
 
 
 def decide(pcoll, source: str, step: str, label: str = "Decide") -> StepOutputs:
