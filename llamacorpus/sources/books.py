@@ -1,0 +1,218 @@
+"""Books (4.5% of LLaMA): Project Gutenberg plain texts and Books3 / PG-19 style JSONL, with
+book-level near-duplicate removal ("removing books with more than 90% content overlap").
+
+Readers, chosen by file name:
+
+* ``*.txt`` (optionally ``.gz``/``.bz2``/``.xz``/``.zst``): one Gutenberg book per file. A UTF-8
+  BOM is dropped and CRLF becomes LF; a file that is not UTF-8 is decoded with the charset its
+  header declares (``Character set encoding: ISO-8859-1``), else Latin-1 (meta ``encoding``). The
+  Project Gutenberg header ends at its START marker (``*** START OF THIS/THE PROJECT GUTENBERG
+  EBOOK ...``, or the old ``*END*THE SMALL PRINT! ...`` line of 1990s files) and the licence
+  footer starts at the END marker (``*** END OF ...``, ``End of (the) Project Gutenberg ...``).
+  Files without markers (already stripped) are kept whole. Id: ``books/gutenberg/<file stem>``
+  (file names, not ebook numbers: two editions of ebook #11 are two books); meta ``title``,
+  ``author``, ``gutenberg_id`` (from the header or file name), ``file``, ``pg_header``
+  (``modern``/``old``/``none``), ``pg_footer``.
+* ``*.jsonl`` / ``*.json`` (optionally compressed): one book per line, ``{"text", "meta": {...}}``
+  as in The Pile's Books3 and RedPajama's PG-19 export (title fields at the top level are read
+  too). Id: ``books/<collection>/<file stem>/<line>``, where collection is the record's
+  ``meta.pile_set_name`` (``Books3`` -> ``books3``), ``pg19`` for records whose url is a Gutenberg
+  one, else the recipe's ``jsonl_collection``. Ids are therefore unique across collections (in
+  RedPajama, PG-19 and Books3 ids collided). A line that is not JSON, not UTF-8, or has no string
+  ``text`` is an error with file and line; a truncated compressed stream too.
+
+Steps: ``min_chars`` (when set), then :class:`~llamacorpus.filters.near_dedup.NearDedup` (word
+5-gram MinHash LSH, verified overlap >= 0.9, measure ``containment`` of the shorter book in the
+longer; see that module for why, and for the rule that picks the book a cluster keeps). The
+measured overlaps go to ``<output>/stats/near_duplicates_books.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import zlib
+from typing import Iterator
+
+from llamacorpus import fileio
+from llamacorpus.config import field
+from llamacorpus.document import make_document
+from llamacorpus.filters.length import MinChars
+from llamacorpus.filters.near_dedup import NearDedup, NearDedupConfig
+from llamacorpus.sources.base import RunContext, Source, SourceConfig
+from llamacorpus.steps import BadInput, Drop
+
+NAME = "books"
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zstd")
+JSONL_SUFFIXES = (".jsonl", ".json")
+
+START_MARKERS = (
+    ("modern", re.compile(r"^\s*\*{3}\s*START OF (THIS|THE) PROJECT GUTENBERG", re.I)),
+    ("old", re.compile(r"^\s*\*END\*?\s*THE SMALL PRINT", re.I)),
+)
+END_MARKER = re.compile(r"^\s*(\*{3}\s*END OF (THIS|THE) PROJECT GUTENBERG|End of (the |this )?Project Gutenberg)", re.I)
+HEADER_FIELD = re.compile(r"^(Title|Author):\s*(.+?)\s*$", re.M)
+EBOOK_NUMBER = re.compile(r"\[E(?:Book|Text) #(\d+)\]", re.I)
+DECLARED_CHARSET = re.compile(rb"Character set encoding:\s*([A-Za-z0-9_.:-]+)", re.I)
+FILE_NUMBER = re.compile(r"^(?:pg)?(\d+)(?:[-_.]|$)", re.I)
+HEADER_SCAN_LINES = 600  # the START marker is searched in the first lines only
+
+
+@dataclasses.dataclass
+class BooksConfig(SourceConfig):
+    #: collection name (id part) for JSONL records that do not name theirs
+    jsonl_collection: str = "books3"
+    #: book-level near-duplicate removal
+    near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
+
+    def check(self):
+        super().check()
+        self.require(bool(re.fullmatch(r"[a-z0-9_-]+", self.jsonl_collection)), "jsonl_collection",
+                     f"must be lower-case letters, digits, '-' or '_', got {self.jsonl_collection!r}")
+
+
+# ---------------------------------------------------------------------------- Gutenberg text
+
+def base_name(path: str) -> str:
+    """File name without directories and without the compression suffix."""
+    name = os.path.basename(path)
+    for suffix in COMPRESSED:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def decode_book(raw: bytes) -> tuple[str, str]:
+    """Bytes -> (text, encoding): UTF-8 (BOM dropped), else the declared charset, else Latin-1."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    declared = DECLARED_CHARSET.search(raw[:8192])
+    if declared:
+        name = declared.group(1).decode("ascii").lower()
+        try:
+            return raw.decode(name), name
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return raw.decode("latin-1"), "latin-1"
+
+
+def strip_gutenberg(text: str) -> tuple[str, dict]:
+    """Remove the Project Gutenberg header and licence footer; return the body and what was found."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    start, header = 0, "none"
+    for i, line in enumerate(lines[:HEADER_SCAN_LINES]):
+        kind = next((k for k, rx in START_MARKERS if rx.search(line)), None)
+        if kind:
+            start, header = i + 1, kind
+            break
+    end = next((i for i in range(start, len(lines)) if END_MARKER.search(lines[i])), len(lines))
+    front = "\n".join(lines[:start])
+    info = {"pg_header": header, "pg_footer": end < len(lines)}
+    for key, value in HEADER_FIELD.findall(front):
+        info.setdefault(key.lower(), value)
+    number = EBOOK_NUMBER.search(front)
+    if number:
+        info["gutenberg_id"] = int(number.group(1))
+    return "\n".join(lines[start:end]).strip("\n").rstrip() + "\n", info
+
+
+def read_gutenberg(path: str):
+    name = base_name(path)
+    stem = name[: -len(".txt")] if name.lower().endswith(".txt") else name
+    with fileio.open_decompressed(path) as f:
+        raw = f.read()
+    text, encoding = decode_book(raw)
+    body, info = strip_gutenberg(text)
+    if "gutenberg_id" not in info and FILE_NUMBER.match(stem):
+        info["gutenberg_id"] = int(FILE_NUMBER.match(stem).group(1))
+    doc = make_document(NAME, f"gutenberg/{stem}", body, collection="gutenberg", file=name, encoding=encoding, **info)
+    if not body.strip():
+        return Drop("empty", doc, path)
+    return doc
+
+
+# ---------------------------------------------------------------------------- JSONL (Books3, PG-19)
+
+def collection_of(record: dict, meta: dict, default: str) -> str:
+    pile = meta.get("pile_set_name")
+    if isinstance(pile, str) and pile.strip():
+        return re.sub(r"[^a-z0-9]+", "-", pile.strip().lower()).strip("-")
+    url = meta.get("url") or record.get("url") or ""
+    if isinstance(url, str) and "gutenberg.org" in url:
+        return "pg19"
+    return default
+
+
+def parse_json_line(raw: bytes, location: str, text_field: str):
+    """One JSONL line -> the record (a dict with a string ``text_field``), or BadInput
+    (``invalid_utf8``, ``not_json``, ``missing_<text_field>``)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadInput("invalid_utf8", location, str(exc))
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        return BadInput("not_json", location, str(exc))
+    if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+        return BadInput(f"missing_{text_field}", location, f"record has no string field {text_field!r}")
+    return record
+
+
+def parse_book_line(raw: bytes, stem: str, number: int, location: str, default_collection: str):
+    """One JSONL line -> a document, Drop (empty text) or BadInput."""
+    record = parse_json_line(raw, location, "text")
+    if isinstance(record, BadInput):
+        return record
+    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+    collection = collection_of(record, meta, default_collection)
+    fields = {k: v for k, v in {**{k: v for k, v in record.items() if k not in ("text", "meta")}, **meta}.items()
+              if isinstance(v, (str, int, float, bool)) or v is None}
+    title = fields.pop("title", None) or fields.pop("short_book_title", None)
+    doc = make_document(NAME, f"{collection}/{stem}/{number}", record["text"], **fields,
+                        collection=collection, title=title, file=f"{stem}:{number}")
+    return doc if record["text"].strip() else Drop("empty", doc, location)
+
+
+def read_jsonl(path: str, default_collection: str) -> Iterator:
+    name = base_name(path)
+    stem = os.path.splitext(name)[0]
+    number = 0
+    try:
+        for number, raw in fileio.iter_lines(path):
+            if raw.strip():
+                yield parse_book_line(raw, stem, number, f"{path}:{number}", default_collection)
+    except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt compressed stream
+        yield BadInput("truncated_stream" if isinstance(exc, EOFError) else "corrupt_stream",
+                       f"{path}:{number + 1}", f"{type(exc).__name__}: {exc}")
+
+
+def is_jsonl(path: str) -> bool:
+    return base_name(path).lower().endswith(JSONL_SUFFIXES)
+
+
+class Books(Source):
+    name = NAME
+    Config = BooksConfig
+    default_inputs = ("books/*.txt",)
+
+    def read(self, cfg: BooksConfig, path: str) -> Iterator:
+        if is_jsonl(path):
+            yield from read_jsonl(path, cfg.jsonl_collection)
+        else:
+            yield read_gutenberg(path)
+
+    def steps(self, cfg: BooksConfig, ctx: RunContext) -> list:
+        steps: list = [MinChars(cfg.min_chars)] if cfg.min_chars else []
+        if cfg.near_dedup.enabled:
+            steps.append(NearDedup(NAME, cfg.near_dedup, ctx.output))
+        return steps
+
+
+SOURCE = Books()
