@@ -1,0 +1,442 @@
+"""Common Crawl (67% of LLaMA), the CCNet way: read WET/WARC, URL dedup, whole-run line dedup,
+fastText language ID, then the perplexity buckets and the Wikipedia-reference classifier.
+
+Inputs
+    ``inputs``: globs (local, ``gs://``; ``http(s)://`` URLs are taken literally) of
+    ``*.warc.wet.gz`` (``conversion`` records: CC's extracted text) and ``*.warc.gz`` (HTTP
+    ``response`` records: HTML, turned into text by resiliparse), in any mix; a file's records say
+    what it is. ``paths_listing``: a Common Crawl ``wet.paths.gz``/``warc.paths.gz`` whose lines are
+    joined to ``base_url`` (``max_listed_files`` takes the first N). Files fan out with Reshuffle.
+
+Reading (:func:`iter_records`, then :func:`to_document`)
+    FastWARC streams the records (one gzip member each in CC files); WARC headers are read by name.
+    Strict parsing with recovery: a record followed by something that is not a WARC header had a
+    wrong Content-Length (``bad_content_length``, the record is not trusted); an unparseable header
+    is ``malformed_warc_record``; corrupt compressed data is ``corrupt_gzip``; after each, reading
+    resumes at the next gzip member (``.gz``) or the next ``WARC/1.x`` line (plain files). A record
+    cut short is ``truncated_gzip`` (``truncated_record`` in a plain file), as is a file whose last
+    gzip member is cut; a file without any record is ``empty_file``. Locations are
+    ``<file>@<offset of the record's gzip member>`` (the offset CC's index uses). A WET text that is
+    not UTF-8 is ``invalid_utf8`` (CC writes UTF-8, so it is corruption).
+
+    A WARC response becomes a document only when its status is 2xx (else dropped as
+    ``http_status=<code>``) and its payload is HTML (``text/html``, ``application/xhtml+xml`` from
+    the HTTP Content-Type, else CC's ``WARC-Identified-Payload-Type``; else dropped as
+    ``not_html``). Chunked, gzip and deflate payloads (non-CC WARCs) are decoded. The charset is the
+    HTML meta tag, else uchardet's guess (resiliparse ``detect_encoding``); bytes invalid in it
+    become U+FFFD rather than turning the whole page into mojibake through a fallback codec.
+    ``main_content`` (default false) selects resiliparse's main-content heuristics; the default
+    extracts the whole visible page like CC's WET files, which is what CCNet and LLaMA processed and
+    what line dedup is designed to clean (menus and footers repeat across pages and go there), and
+    it keeps WET and WARC inputs of one page the same text. A record body over ``max_page_bytes``
+    is dropped unread (``page_too_large``); text under ``min_chars`` (CCNet's min_len, 300) is
+    dropped as ``too_short``.
+
+Documents
+    id ``commoncrawl/<sha1 hex of "url\\x1fWARC-Date">``: the payload digest alone is not unique
+    (one payload at many URLs is common), and the same capture read from its WET and its WARC gets
+    the same id, which URL dedup then resolves. Meta: ``url``, ``digest`` (WARC-Payload-Digest),
+    ``date`` (WARC-Date), ``cc_segment`` (the file's path from ``crawl-data/``, else its name),
+    ``source_domain``, ``title`` (HTML ``<title>``; WET records carry no title: ""), then
+    ``original_nlines``/``nlines`` (line dedup), ``language``/``language_score`` (language ID).
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import io
+import os
+import urllib.request
+import zlib
+from typing import IO, Iterator, Literal, NamedTuple
+
+from llamacorpus import fileio
+from llamacorpus.config import field
+from llamacorpus.document import make_document
+from llamacorpus.filters.langid import LanguageId
+from llamacorpus.filters.line_dedup import LineDedup
+from llamacorpus.filters.perplexity import PerplexityConfig, perplexity_prepare, perplexity_steps
+from llamacorpus.filters.url_dedup import UrlDedup
+from llamacorpus.filters.wiki_classifier import ClassifierConfig, classifier_prepare, classifier_steps
+from llamacorpus.sources.base import RunContext, Source, SourceConfig
+from llamacorpus.steps import BadInput, Drop
+from llamacorpus.urls import domain
+
+SOURCE_NAME = "commoncrawl"
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+GZIP_MAGIC = b"\x1f\x8b\x08"
+WARC_MARKER = b"\nWARC/1."
+HTTP_TIMEOUT = 120
+
+
+@dataclasses.dataclass
+class CommonCrawlConfig(SourceConfig):
+    inputs: list[str] = field(["commoncrawl/*.warc.wet.gz", "commoncrawl/*.warc.gz"])
+    #: CCNet's min_len: documents with fewer characters of text are dropped when read
+    min_chars: int = 300
+    #: a Common Crawl wet.paths.gz / warc.paths.gz listing (path or URL); its lines join base_url
+    paths_listing: str = ""
+    base_url: str = "https://data.commoncrawl.org/"
+    #: take only the first N files of the listing (0: all)
+    max_listed_files: int = 0
+    #: resiliparse main-content heuristics for WARC HTML (false: the whole visible page, as CC's WET)
+    main_content: bool = False
+    #: a record body larger than this is dropped unread (page_too_large)
+    max_page_bytes: int = 4 * 1024 * 1024
+    #: ccnet: every copy of a repeated line goes; c4: one copy stays; off: no line dedup
+    line_dedup: Literal["ccnet", "c4", "off"] = "ccnet"
+    #: languages kept by fastText language ID (LLaMA: en) and the minimum top-label probability
+    languages: list[str] = field(["en"])
+    language_threshold: float = 0.5
+    #: fastText language-ID model; "" = the bundled lid.176.ftz
+    lid_model: str = ""
+    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+
+    def check(self):
+        super().check()
+        self.require(self.max_listed_files >= 0, "max_listed_files", "must be >= 0")
+        self.require(self.max_page_bytes > 0, "max_page_bytes", "must be > 0")
+        self.require(bool(self.languages), "languages", "must name at least one language")
+        self.require(0 <= self.language_threshold <= 1, "language_threshold",
+                     f"must be in [0, 1], got {self.language_threshold}")
+        self.require(bool(self.inputs or self.paths_listing), "inputs", "give inputs or paths_listing")
+
+
+# ---------------------------------------------------------------------------- opening files
+
+def is_url(path: str) -> bool:
+    return path.startswith(("http://", "https://"))
+
+
+class _HttpStream(io.RawIOBase):
+    """An http(s) body from ``offset`` (a Range request) that knows its position: FastWARC needs
+    ``tell()`` and reports record offsets from it."""
+
+    def __init__(self, url: str, offset: int):
+        request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+        self._response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)
+        if offset and self._response.status != 206:
+            self._response.close()
+            raise OSError(f"{url}: the server ignored the Range request (status {self._response.status})")
+        self._position = offset
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._response.read(size if size is not None and size >= 0 else None)
+        self._position += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._response.close()
+        super().close()
+
+
+def open_at(path: str, offset: int = 0) -> IO[bytes]:
+    """The raw bytes of ``path`` from ``offset`` (local, any Beam filesystem, or http(s)); the
+    stream's ``tell()`` is the absolute file offset."""
+    if is_url(path):
+        return _HttpStream(path, offset)
+    f = open(path, "rb") if not fileio.has_scheme(path) else fileio.open_raw(path)
+    if offset:
+        f.seek(offset)
+    return f
+
+
+def next_sync_point(path: str, after: int, compressed: bool, chunk: int = 1 << 20) -> int | None:
+    """The offset of the first gzip member (or ``WARC/1.`` line) that starts after ``after``."""
+    marker = GZIP_MAGIC if compressed else WARC_MARKER
+    skip = 0 if compressed else 1  # a WARC marker starts after its newline
+    with open_at(path, after + 1) as f:
+        base, tail = after + 1, b""
+        while True:
+            data = f.read(chunk)
+            if not data:
+                return None
+            window = tail + data
+            hit = window.find(marker)
+            if hit >= 0:
+                return base - len(tail) + hit + skip
+            tail = window[-(len(marker) - 1):]
+            base += len(data)
+
+
+def gzip_tail_is_complete(path: str, offset: int) -> bool:
+    """Whether every gzip member from ``offset`` to the end of the file is whole."""
+    with open_at(path, offset) as f:
+        data = f.read()
+    while data:
+        d = zlib.decompressobj(31)
+        try:
+            while data:
+                d.decompress(data, 1 << 20)  # output is discarded; bounded memory per call
+                data = d.unconsumed_tail
+        except zlib.error:
+            return False
+        if not d.eof:
+            return False
+        data = d.unused_data
+    return True
+
+
+def segment_name(path: str) -> str:
+    """CCNet's cc_segment: the path from ``crawl-data/`` when there is one, else the file name."""
+    at = path.find("crawl-data/")
+    return path[at:] if at >= 0 else os.path.basename(path)
+
+
+# ---------------------------------------------------------------------------- records
+
+class RawRecord(NamedTuple):
+    """What a document is made from: one WET conversion or WARC response record, body read."""
+
+    kind: str  # "conversion" | "response"
+    location: str  # <file>@<offset>
+    url: str
+    date: str
+    digest: str
+    body: bytes
+    status: int = 0  # HTTP status (responses)
+    content_type: str = ""  # HTTP mime type, else WARC-Identified-Payload-Type (responses)
+    transfer_encoding: str = ""
+    content_encoding: str = ""
+
+
+class _Malformed(Exception):
+    """A record FastWARC returned whose header block is not a WARC header."""
+
+
+def _take(rec, location: str, max_bytes: int):
+    """A parsed FastWARC record -> RawRecord, Drop, BadInput, or None (a type we skip)."""
+    from fastwarc.warc import WarcRecordType
+
+    kind = rec.record_type
+    if kind == WarcRecordType.unknown:
+        warc_type = rec.headers.get("WARC-Type")
+        if warc_type is None or "\n" in warc_type:
+            raise _Malformed(location)
+        return None
+    if kind not in (WarcRecordType.conversion, WarcRecordType.response):
+        return None
+    headers = rec.headers
+    url = headers.get("WARC-Target-URI") or ""
+    if rec.content_length > max_bytes:
+        return Drop("page_too_large", location=location)
+    body = rec.reader.read()
+    if len(body) < rec.content_length:
+        return BadInput("truncated_gzip" if location.split("@")[0].lower().endswith(".gz") else "truncated_record",
+                        location, f"record body has {len(body)} of {rec.content_length} bytes")
+    common = dict(location=location, url=url, date=headers.get("WARC-Date") or "",
+                  digest=headers.get("WARC-Payload-Digest") or headers.get("WARC-Block-Digest") or "", body=body)
+    if kind == WarcRecordType.conversion:
+        return RawRecord("conversion", **common)
+    if not rec.is_http:
+        return Drop("not_html", location=location)
+    http = rec.http_headers
+    mime = (rec.http_content_type or headers.get("WARC-Identified-Payload-Type") or "").lower()
+    return RawRecord("response", status=http.status_code or 0, content_type=mime,
+                     transfer_encoding=(http.get("Transfer-Encoding") or "").lower(),
+                     content_encoding=(http.get("Content-Encoding") or "").lower(), **common)
+
+
+def iter_records(path: str, max_bytes: int = 1 << 62) -> Iterator:
+    """Stream the WET conversion and WARC response records of one file, recovering from bad ones.
+
+    Yields :class:`RawRecord`, :class:`Drop` (``page_too_large``, non-HTTP responses) and
+    :class:`BadInput`; see the module docstring for the error kinds. Each record is yielded only
+    once the next header has parsed, so a record whose Content-Length is wrong is never passed on.
+    """
+    from fastwarc.warc import ArchiveIterator
+
+    compressed = path.lower().endswith(".gz")
+    start, resync, seen, errors, clean = 0, False, 0, 0, False
+    last, last_offset = None, None
+    while start is not None:
+        pending, pending_offset, reading, count, failure, failed_at = None, None, None, 0, None, start
+        stream = open_at(path, start)
+        try:
+            for rec in ArchiveIterator(stream, parse_http=True):
+                reading = rec.stream_pos
+                count += 1
+                item = _take(rec, f"{path}@{reading}", max_bytes)
+                if pending is not None:
+                    yield pending
+                pending, pending_offset, reading = item, reading, None
+        except _Malformed:
+            failure = BadInput("malformed_warc_record", f"{path}@{reading}", "the header block is not a WARC header")
+            failed_at = reading
+        except (OSError, ValueError, EOFError, zlib.error) as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if reading is not None or "decompress" in message.lower():  # corrupt data, not a bad length
+                failed_at = reading if reading is not None else (pending_offset if pending_offset is not None else start)
+                if not (resync and count == 0):
+                    where = "in this record" if reading is not None else "after this record"
+                    failure = BadInput("corrupt_gzip" if compressed else "corrupt_record", f"{path}@{failed_at}",
+                                       f"corrupt data {where}: {message}")
+            elif pending_offset is not None:
+                failure = BadInput("bad_content_length", f"{path}@{pending_offset}",
+                                   f"the record is not followed by a WARC header ({message}): its Content-Length "
+                                   "is wrong or the next header is corrupt")
+                failed_at, pending = pending_offset, None
+            elif not (resync and compressed):
+                failure = BadInput("malformed_warc_record", f"{path}@{start}", message)
+        else:
+            failed_at = None
+        finally:
+            stream.close()
+        seen += count
+        if pending is not None:
+            yield pending
+            last = pending
+        if failed_at is None:
+            clean, last_offset = True, pending_offset
+            break
+        if failure is not None:
+            errors += 1
+            last = failure
+            yield failure
+        start, resync = next_sync_point(path, failed_at, compressed), True
+    if seen == 0 and errors == 0:
+        yield BadInput("empty_file", f"{path}@0", "the file holds no WARC record")
+    elif (compressed and clean and last_offset is not None and not isinstance(last, BadInput)
+          and not gzip_tail_is_complete(path, last_offset)):
+        yield BadInput("truncated_gzip", f"{path}@{last_offset}", "the file ends inside a gzip member")
+
+
+# ---------------------------------------------------------------------------- records -> documents
+
+def _decode_payload(raw: RawRecord, max_bytes: int) -> bytes:
+    """The HTTP payload with transfer and content encodings undone (CC stores it decoded already)."""
+    body = raw.body
+    if "chunked" in raw.transfer_encoding:
+        body = _dechunk(body)
+    encoding = raw.content_encoding.strip()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        d = zlib.decompressobj(47 if encoding != "deflate" else 15)
+        try:
+            out = d.decompress(body, max_bytes + 1)
+        except zlib.error:  # "deflate" is often sent raw, without the zlib header
+            d = zlib.decompressobj(-15)
+            out = d.decompress(body, max_bytes + 1)
+        body = out
+    elif encoding not in ("", "identity"):
+        raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+    return body
+
+
+def _dechunk(data: bytes) -> bytes:
+    parts, pos = [], 0
+    while True:
+        eol = data.index(b"\r\n", pos)
+        size = int(data[pos:eol].split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return b"".join(parts)
+        parts.append(data[eol + 2:eol + 2 + size])
+        pos = eol + 4 + size
+
+
+def html_to_text(html: bytes, main_content: bool = False) -> tuple[str, str]:
+    """(title, text) of an HTML payload: charset from the meta tag, else uchardet; resiliparse text."""
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    from resiliparse.parse.html import HTMLTree
+
+    encoding = detect_encoding(html, from_html_meta=True)
+    tree = HTMLTree.parse(bytes_to_str(html, encoding, errors="replace", fallback_encodings=()))
+    return (tree.title or "").strip(), extract_plain_text(tree, main_content=main_content).strip()
+
+
+def document_id(url: str, date: str) -> str:
+    return hashlib.sha1(f"{url}\x1f{date}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def to_document(raw: RawRecord, cfg: CommonCrawlConfig, segment: str):
+    """A RawRecord -> a document, or Drop / BadInput with the record's location."""
+    if raw.kind == "conversion":
+        try:
+            text, title = raw.body.decode("utf-8").strip(), ""
+        except UnicodeDecodeError as exc:
+            return BadInput("invalid_utf8", raw.location, str(exc))
+    else:
+        if not 200 <= raw.status < 300:
+            return Drop(f"http_status={raw.status}", location=raw.location)
+        if raw.content_type not in HTML_TYPES:
+            return Drop("not_html", location=raw.location)
+        try:
+            html = _decode_payload(raw, cfg.max_page_bytes)
+        except (ValueError, zlib.error) as exc:
+            return BadInput("bad_content_encoding", raw.location, f"{type(exc).__name__}: {exc}")
+        if len(html) > cfg.max_page_bytes:
+            return Drop("page_too_large", location=raw.location)
+        title, text = html_to_text(html, cfg.main_content)
+    doc = make_document(SOURCE_NAME, document_id(raw.url, raw.date), text, url=raw.url, digest=raw.digest,
+                        date=raw.date, cc_segment=segment, source_domain=domain(raw.url), title=title)
+    if len(text) < cfg.min_chars:
+        return Drop("too_short", doc, raw.location)
+    return doc
+
+
+def read_listing(listing: str, base_url: str, limit: int = 0) -> list[str]:
+    """The file URLs of a Common Crawl ``*.paths.gz`` listing joined to ``base_url``."""
+    with open_at(listing) as raw:
+        data = raw.read()
+    if listing.endswith(".gz"):
+        data = gzip.decompress(data)
+    paths = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+    if limit:
+        paths = paths[:limit]
+    base = base_url.rstrip("/")
+    return [f"{base}/{p.lstrip('/')}" for p in paths]
+
+
+class CommonCrawl(Source):
+    name = SOURCE_NAME
+    Config = CommonCrawlConfig
+
+    def input_paths(self, cfg: CommonCrawlConfig, ctx: RunContext) -> list[str]:
+        literal = [p for p in cfg.inputs if is_url(p)]
+        globs = [p for p in cfg.inputs if not is_url(p)]
+        paths = fileio.expand_inputs(globs, ctx.input_root, what=f"sources.{self.name}.inputs") if globs else []
+        paths += literal
+        if cfg.paths_listing:
+            listing = cfg.paths_listing if is_url(cfg.paths_listing) else fileio.join(ctx.input_root, cfg.paths_listing)
+            if not is_url(listing) and not fileio.exists(listing):
+                raise fileio.InputError(f"sources.{self.name}.paths_listing {listing!r} does not exist")
+            paths += read_listing(listing, cfg.base_url, cfg.max_listed_files)
+        if not paths:
+            raise fileio.InputError(f"sources.{self.name}: inputs and paths_listing give no file")
+        return list(dict.fromkeys(paths))
+
+    def prepare(self, cfg: CommonCrawlConfig, ctx: RunContext) -> list[str]:
+        paths = self.input_paths(cfg, ctx)
+        if cfg.lid_model and not fileio.exists(cfg.lid_model):
+            raise fileio.InputError(f"sources.{self.name}.lid_model {cfg.lid_model!r} does not exist")
+        perplexity_prepare(cfg.perplexity, ctx)
+        classifier_prepare(cfg.classifier, ctx)
+        return paths
+
+    def read(self, cfg: CommonCrawlConfig, path: str) -> Iterator:
+        segment = segment_name(path)
+        for item in iter_records(path, cfg.max_page_bytes):
+            yield to_document(item, cfg, segment) if isinstance(item, RawRecord) else item
+
+    def steps(self, cfg: CommonCrawlConfig, ctx: RunContext) -> list:
+        steps: list = [UrlDedup(self.name)]
+        if cfg.line_dedup != "off":
+            steps.append(LineDedup(self.name, cfg.line_dedup))
+        steps.append(LanguageId(cfg.languages, cfg.language_threshold, cfg.lid_model))
+        return steps + perplexity_steps(cfg.perplexity, ctx) + classifier_steps(cfg.classifier, ctx)
+
+
+SOURCE = CommonCrawl()
