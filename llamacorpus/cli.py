@@ -7,6 +7,9 @@ import sys
 #: subcommand -> (module:function, one-line help)
 COMMANDS = {
     "run": ("llamacorpus.pipeline.run:main", "build the corpus from a recipe (same as beam_main.py)"),
+    "train-tokenizer": ("llamacorpus.pipeline.mix:train_tokenizer_main",
+                        "train the SentencePiece BPE tokenizer on a run's documents"),
+    "validate-shards": ("llamacorpus.tokenize.validate:main", "check Megatron shards against their manifest"),
 }
 
 

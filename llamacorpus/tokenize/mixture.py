@@ -1,0 +1,192 @@
+"""The mixture plan: how many tokens each source contributes, and the per-document sampling that
+realises it (LLaMA Table 1: sampling proportions, and epochs over each source).
+
+Inputs are the tokens available per source after cleaning (the training split; a document's
+tokens are the sequence written to the shards: BOS, tag, text, EOS) and the recipe's
+``mixture`` section. The rules:
+
+* **Sources absent from the run** (not built, or nothing left after cleaning) drop out and the
+  proportions are renormalised over the present ones; the plan says so. A present source without
+  a proportion is not mixed.
+* ``total_tokens: 0``: the total is the largest one at which every source stays within its
+  recipe epochs, ``T = min_s(epochs_s * available_s / share_s)``; the source that sets it runs
+  at exactly its epochs, the others below theirs, and the proportions hold exactly.
+* ``total_tokens: T``: each source is asked for ``share_s * T``. When that is more than
+  ``epochs_s * available_s`` (a *shortfall*), ``mixture.shortfall`` decides and the plan says
+  which source was short and what was done:
+
+  - ``scale_down``: lower the total until no source is short (the proportions hold);
+  - ``repeat``: keep the total and the proportions, the short source passes its epochs;
+  - ``redistribute``: cap the short source at its epochs and share what it cannot give among the
+    others in proportion (water-filling; repeated while another becomes short). If every source
+    is capped the total is not reached, and the plan says so.
+
+* A source's **rate** is planned / available: below 1 a subsample, above 1 repeats. A document
+  is emitted ``copies(id, rate)`` times: copy ``e`` (``e = 0, 1, ...``) is kept when
+  ``unit_interval(id, e, seed) < rate - e``, so a rate of 2.3 emits every document twice and 30%
+  of them a third time, each copy chosen by a hash of (document id, epoch). Expected tokens are
+  exactly the planned ones; the spread is ``sqrt(f (1 - f) * sum(len^2))`` with ``f`` the
+  fractional part of the rate (``sampling_std``), and the realised mixture is checked against it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping
+
+from llamacorpus.document import SOURCES, unit_interval
+
+#: realised tokens further than this many standard deviations (plus one token) from the plan fail
+TOLERANCE_SIGMAS = 4.0
+
+
+def water_fill(shares: Mapping[str, float], caps: Mapping[str, float], budget: float) -> dict[str, float]:
+    """Split ``budget`` in proportion to ``shares``, no source above its cap; what a capped source
+    cannot take goes to the others in proportion. Returns the allocation per source."""
+    alloc = {s: 0.0 for s in shares}
+    free = {s: w for s, w in sorted(shares.items()) if w > 0}
+    remaining = float(budget)
+    while free and remaining > 0:
+        weight = sum(free.values())
+        capped = [s for s, w in free.items() if w / weight * remaining >= caps[s]]
+        if not capped:
+            for s, w in free.items():
+                alloc[s] = w / weight * remaining
+            break
+        for s in capped:
+            alloc[s] = float(caps[s])
+            remaining -= caps[s]
+            del free[s]
+    return alloc
+
+
+def present_shares(weights: Mapping[str, float], available: Mapping[str, float]) -> tuple[dict[str, float], list[str]]:
+    """Proportions renormalised over the sources with something available, and notes on what was
+    left out."""
+    notes = []
+    present = {s: w for s, w in weights.items() if w > 0 and available.get(s, 0) > 0}
+    absent = sorted((s for s, w in weights.items() if w > 0 and s not in present), key=_order)
+    unweighted = sorted((s for s, n in available.items() if n > 0 and weights.get(s, 0) <= 0), key=_order)
+    if absent:
+        missing = sum(weights[s] for s in absent)
+        notes.append(f"absent from this run: {', '.join(absent)} ({missing:.1%} of the mixture); "
+                     f"proportions renormalised over {', '.join(sorted(present, key=_order)) or 'nothing'}")
+    if unweighted:
+        notes.append(f"no proportion in mixture.weights, not mixed: {', '.join(unweighted)}")
+    total = sum(present.values())
+    return {s: w / total for s, w in present.items()} if total else {}, notes
+
+
+def _order(source: str) -> int:
+    return SOURCES.index(source) if source in SOURCES else len(SOURCES)
+
+
+def make_plan(available: Mapping[str, int], weights: Mapping[str, tuple[float, float]],
+              total_tokens: int = 0, shortfall: str = "scale_down",
+              sum_squares: Mapping[str, int] | None = None) -> dict:
+    """The plan (see the module docstring). ``weights``: source -> (proportion, epochs).
+    ``sum_squares``: per source, the sum of squared document lengths (for ``sampling_std``)."""
+    proportions = {s: p for s, (p, _) in weights.items()}
+    epochs = {s: e for s, (_, e) in weights.items()}
+    shares, notes = present_shares(proportions, available)
+    caps = {s: epochs[s] * available[s] for s in shares}
+    if not shares:
+        target = planned_total = 0.0
+        planned = {}
+        notes.append("nothing to mix: no present source has a proportion")
+    elif total_tokens <= 0:
+        limit, binding = min((caps[s] / shares[s], s) for s in sorted(shares))
+        target = planned_total = limit
+        planned = {s: shares[s] * limit for s in shares}
+        notes.append(f"total planned from the available tokens: {binding} runs at its recipe epochs "
+                     f"({epochs[binding]:g}), every other source within its own")
+    else:
+        target = float(total_tokens)
+        planned = {s: shares[s] * target for s in shares}
+        short = sorted((s for s in shares if planned[s] > caps[s] * (1 + 1e-12)), key=_order)
+        if short:
+            what = ", ".join(f"{s} (asked {planned[s] / available[s]:.2f} epochs, recipe {epochs[s]:g})" for s in short)
+            if shortfall == "scale_down":
+                limit = min(caps[s] / shares[s] for s in shares)
+                planned = {s: shares[s] * limit for s in shares}
+                notes.append(f"shortfall: {what}; scale_down: total lowered from {target:,.0f} to "
+                             f"{limit:,.0f} tokens, proportions kept")
+            elif shortfall == "repeat":
+                notes.append(f"shortfall: {what}; repeat: total and proportions kept, short sources "
+                             "repeated past their recipe epochs")
+            elif shortfall == "redistribute":
+                planned = water_fill(shares, caps, target)
+                notes.append(f"shortfall: {what}; redistribute: short sources capped at their epochs, "
+                             "the rest shared among the others in proportion (shares change)")
+                if sum(planned.values()) < target * (1 - 1e-9):
+                    notes.append(f"redistribute: every source at its epochs; {sum(planned.values()):,.0f} "
+                                 f"of the {target:,.0f} tokens asked")
+            else:
+                raise ValueError(f"unknown shortfall rule {shortfall!r}")
+        planned_total = sum(planned.values())
+    rows = []
+    for s in sorted(set(available) | set(weights), key=_order):
+        a = int(available.get(s, 0))
+        p = planned.get(s, 0.0)
+        rate = p / a if a else 0.0
+        frac = rate - math.floor(rate)
+        std = math.sqrt(frac * (1 - frac) * (sum_squares or {}).get(s, 0))
+        rows.append({"source": s, "available_tokens": a, "proportion": proportions.get(s, 0.0),
+                     "target_share": shares.get(s, 0.0), "epochs": epochs.get(s, 0.0),
+                     "planned_tokens": round(p), "planned_share": p / planned_total if planned_total else 0.0,
+                     "rate": rate, "sampling_std": std})
+    return {"total_tokens_asked": int(total_tokens), "shortfall_rule": shortfall,
+            "planned_tokens": round(planned_total), "target_tokens": round(target), "notes": notes, "sources": rows}
+
+
+def rates(plan: dict) -> dict[str, float]:
+    return {row["source"]: row["rate"] for row in plan["sources"]}
+
+
+def copies(doc_id: str, rate: float, seed: int = 0) -> list[int]:
+    """The epochs in which a document is emitted at ``rate`` (see the module docstring)."""
+    return [e for e in range(math.ceil(rate)) if unit_interval(doc_id, e, seed) < rate - e]
+
+
+def add_realised(plan: dict, realised_tokens: Mapping[str, int], realised_documents: Mapping[str, int]) -> dict:
+    """The plan with the mixture measured on the written shards beside it, and whether each source
+    is within sampling error (:data:`TOLERANCE_SIGMAS`)."""
+    total = sum(realised_tokens.values())
+    rows = []
+    for row in plan["sources"]:
+        s = row["source"]
+        got = int(realised_tokens.get(s, 0))
+        allowed = TOLERANCE_SIGMAS * row["sampling_std"] + 1
+        rows.append({**row, "realised_tokens": got, "realised_documents": int(realised_documents.get(s, 0)),
+                     "realised_share": got / total if total else 0.0,
+                     "within_sampling_error": abs(got - row["planned_tokens"]) <= allowed})
+    return {**plan, "sources": rows, "realised_tokens": total,
+            "within_sampling_error": all(r["within_sampling_error"] for r in rows)}
+
+
+def format_table(plan: dict) -> str:
+    """The plan (and, once measured, the realised mixture) as the text table a run prints."""
+    realised = "realised_tokens" in plan
+    header = ["source", "available", "target share", "epochs", "planned", "rate"]
+    if realised:
+        header += ["realised", "realised share", "ok"]
+    lines = []
+    for r in plan["sources"]:
+        row = [r["source"], f"{r['available_tokens']:,}", f"{r['target_share']:.1%}", f"{r['epochs']:g}",
+               f"{r['planned_tokens']:,}", f"{r['rate']:.3f}"]
+        if realised:
+            row += [f"{r['realised_tokens']:,}", f"{r['realised_share']:.1%}",
+                    "yes" if r["within_sampling_error"] else "NO"]
+        lines.append(row)
+    total = ["total", f"{sum(r['available_tokens'] for r in plan['sources']):,}", "100.0%", "",
+             f"{plan['planned_tokens']:,}", ""]
+    if realised:
+        total += [f"{plan['realised_tokens']:,}", "100.0%", "yes" if plan["within_sampling_error"] else "NO"]
+    widths = [max(len(x[i]) for x in [header, *lines, total]) for i in range(len(header))]
+
+    def fmt(row: Iterable[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    out = ["mixture plan" + (" and realised mixture" if realised else ""), fmt(header),
+           "  ".join("-" * w for w in widths), *map(fmt, lines), fmt(total)]
+    out += [f"note: {n}" for n in plan["notes"]]
+    return "\n".join(out)
