@@ -149,9 +149,8 @@ def collection_of(record: dict, meta: dict, default: str) -> str:
     return default
 
 
-def parse_json_line(raw: bytes, location: str, text_field: str):
-    """One JSONL line -> the record (a dict with a string ``text_field``), or BadInput
-    (``invalid_utf8``, ``not_json``, ``missing_<text_field>``)."""
+def parse_json_line(raw: bytes, location: str):
+    """One JSONL line -> the record (a dict), or BadInput (``invalid_utf8``, ``not_json``)."""
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -160,16 +159,16 @@ def parse_json_line(raw: bytes, location: str, text_field: str):
         record = json.loads(line)
     except ValueError as exc:
         return BadInput("not_json", location, str(exc))
-    if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-        return BadInput(f"missing_{text_field}", location, f"record has no string field {text_field!r}")
-    return record
+    return record if isinstance(record, dict) else BadInput("not_an_object", location, "a line must be a JSON object")
 
 
 def parse_book_line(raw: bytes, stem: str, number: int, location: str, default_collection: str):
     """One JSONL line -> a document, Drop (empty text) or BadInput."""
-    record = parse_json_line(raw, location, "text")
+    record = parse_json_line(raw, location)
     if isinstance(record, BadInput):
         return record
+    if not isinstance(record.get("text"), str):
+        return BadInput("missing_text", location, "record has no string field 'text'")
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     collection = collection_of(record, meta, default_collection)
     fields = {k: v for k, v in {**{k: v for k, v in record.items() if k not in ("text", "meta")}, **meta}.items()
