@@ -117,10 +117,13 @@ class _HttpStream(io.RawIOBase):
     def __init__(self, url: str, offset: int):
         request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
         self._response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)
-        if offset and self._response.status != 206:
-            self._response.close()
-            raise OSError(f"{url}: the server ignored the Range request (status {self._response.status})")
         self._position = offset
+        skip = offset if self._response.status != 206 else 0  # a server without Range support
+        while skip:
+            skipped = len(self._response.read(min(skip, 1 << 20)))
+            if not skipped:
+                raise EOFError(f"{url} ends before offset {offset}")
+            skip -= skipped
 
     def readable(self) -> bool:
         return True
