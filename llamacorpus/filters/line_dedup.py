@@ -200,7 +200,10 @@ class _Apply(beam.DoFn):
         self.source, self.step = source, step
 
     def setup(self):
-        self.counters = StepCounters(self.source, self.step)
+        self.counters = StepCounters(self.source, self.step, buffered=True)
+
+    def finish_bundle(self):
+        self.counters.flush()
 
     def process(self, element):
         _, grouped = element
