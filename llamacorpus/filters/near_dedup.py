@@ -83,7 +83,7 @@ class NearDedupConfig(Section):
     seed: int = 1
 
     def check(self):
-        self.require(self.shingle_words >= 1, "shingle_words", "must be >= 1")
+        self.require(1 <= self.shingle_words <= 64, "shingle_words", "must be in [1, 64]")
         self.require(self.num_perm >= 1, "num_perm", "must be >= 1")
         self.require(self.bands >= 1 and self.num_perm % self.bands == 0, "bands",
                      f"must divide num_perm ({self.num_perm}), got {self.bands}")
@@ -97,14 +97,37 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def _odd_constants(count: int, seed: int = 0x5EED) -> np.ndarray:
+    """``count`` fixed odd 64-bit multipliers (splitmix64), one per position in a shingle."""
+    out, x, mask = [], seed, (1 << 64) - 1
+    for _ in range(count):
+        x = (x + 0x9E3779B97F4A7C15) & mask
+        z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        out.append((z ^ (z >> 31)) | 1)
+    return np.array(out, dtype=np.uint64)
+
+
+_POSITION = _odd_constants(64)
+
+
 def shingle_hashes(text: str, n: int) -> np.ndarray:
-    """Sorted unique uint64 hashes (xxh3) of the word n-grams; a text shorter than n words is one
-    shingle, an empty one none."""
+    """Sorted unique uint64 hashes of the word n-grams; a text shorter than n words is one
+    shingle, an empty one none. A shingle's hash is ``sum(xxh3(word_k) * c_k) mod 2**64`` over its
+    positions k, with fixed odd constants c_k: each word is hashed once, the n-grams are combined
+    with numpy (MinHash mixes the values again, datasketch's affine64 scheme)."""
     ws = words(text)
     if not ws:
         return np.empty(0, dtype=np.uint64)
-    grams = (" ".join(ws[i:i + n]).encode("utf-8") for i in range(max(1, len(ws) - n + 1)))
-    return np.unique(np.fromiter((xxhash.xxh3_64_intdigest(g) for g in grams), dtype=np.uint64))
+    if n > len(_POSITION):
+        raise ValueError(f"shingles of at most {len(_POSITION)} words")
+    word_hashes = np.array([xxhash.xxh3_64_intdigest(w.encode("utf-8")) for w in ws], dtype=np.uint64)
+    n = min(n, len(ws))
+    m = len(ws) - n + 1
+    acc = word_hashes[:m] * _POSITION[0]
+    for k in range(1, n):
+        acc += word_hashes[k:k + m] * _POSITION[k]
+    return np.unique(acc)
 
 
 def _identity(value):
@@ -122,7 +145,7 @@ class Signer:
     def signature(self, hashes: np.ndarray) -> np.ndarray:
         m = self._empty.copy()
         if len(hashes):
-            m.update_batch(hashes)
+            m.update_batch(hashes.tolist())
         return m.hashvalues
 
     def band_keys(self, signature: np.ndarray) -> list[tuple[int, int]]:
