@@ -212,3 +212,16 @@ def test_near_dedup_recipe_keys_are_checked():
         build(BooksConfig, {"near_dedup": {"num_perm": 128, "bands": 30}}, "sources.books")
     with pytest.raises(ConfigError, match="near_dedup.measure"):
         build(BooksConfig, {"near_dedup": {"measure": "cosine"}}, "sources.books")
+
+
+def test_truncated_compressed_jsonl_keeps_what_was_read(tmp_path):
+    import gzip
+
+    books = [(BOOKS / n).read_text(encoding="utf-8") for n in ("84-0_frankenstein.txt", "1342-0_pride-and-prejudice.txt")]
+    data = gzip.compress("".join(json.dumps({"text": t, "meta": {"pile_set_name": "Books3"}}) + "\n" for t in books).encode())
+    path = tmp_path / "books3.jsonl.gz"
+    path.write_bytes(data[: int(len(data) * 0.8)])
+    items = list(SOURCE.read(BooksConfig(), str(path)))
+    assert [i["id"] for i in items[:-1]] == ["books/books3/books3/1"]
+    assert isinstance(items[-1], BadInput) and items[-1].kind == "truncated_stream"
+    assert items[-1].location == f"{path}:2"

@@ -225,3 +225,18 @@ def test_missing_tokenizer_model_fails_before_the_run(tmp_path):
     with pytest.raises(InputError, match="heuristics.tokenizer_model"):
         run_source("github", {"inputs": ["github/*.jsonl"], "heuristics": {"tokenizer_model": str(tmp_path / "no.model")}},
                    tmp_path)
+
+
+def test_pipeline_on_cloned_repositories(tmp_path):
+    """The `repos` input: licence detected per repository, then the same steps as the export."""
+    root = tmp_path / "repos"
+    for name in ("facebookresearch/cc_net", "jarun/googler", "kevswanberg/beer_tentrr"):
+        _write_repo(root, name)
+    run = run_source("github", {"inputs": [], "repos": ["*"]}, tmp_path / "out", input_root=root)
+    assert_accounting(run.stats)
+    assert run.stats["records_read"] == sum(r["repo_name"] in ("facebookresearch/cc_net", "jarun/googler",
+                                                               "kevswanberg/beer_tentrr") for r in ROWS)
+    assert {d["meta"]["repo_name"] for d in run.docs} == {"facebookresearch/cc_net"}
+    assert run.stats["dropped"]["license:license=gpl-3.0"] == 8 and run.stats["dropped"]["license:license=none"] == 18
+    with pytest.raises(InputError, match="repos path .*nowhere"):
+        run_source("github", {"repos": ["nowhere/*"]}, tmp_path / "out2", input_root=root)

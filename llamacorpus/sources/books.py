@@ -162,11 +162,24 @@ def parse_json_line(raw: bytes, location: str):
     return record if isinstance(record, dict) else BadInput("not_an_object", location, "a line must be a JSON object")
 
 
-def parse_book_line(raw: bytes, stem: str, number: int, location: str, default_collection: str):
-    """One JSONL line -> a document, Drop (empty text) or BadInput."""
-    record = parse_json_line(raw, location)
-    if isinstance(record, BadInput):
-        return record
+def json_records(path: str) -> Iterator[tuple[int, str, dict | BadInput]]:
+    """``(line number, location, record or BadInput)`` for each non-blank line of a (compressed)
+    JSONL file; a truncated or corrupt compressed stream ends it with a BadInput
+    (``truncated_stream``/``corrupt_stream``) at the line where it broke."""
+    number = 0
+    try:
+        for number, raw in fileio.iter_lines(path):
+            if raw.strip():
+                location = f"{path}:{number}"
+                yield number, location, parse_json_line(raw, location)
+    except (EOFError, OSError, zlib.error) as exc:
+        yield number + 1, f"{path}:{number + 1}", BadInput(
+            "truncated_stream" if isinstance(exc, EOFError) else "corrupt_stream", f"{path}:{number + 1}",
+            f"{type(exc).__name__}: {exc}")
+
+
+def book_document(record: dict, stem: str, number: int, location: str, default_collection: str):
+    """One JSONL record -> a document, Drop (empty text) or BadInput (no text)."""
     if not isinstance(record.get("text"), str):
         return BadInput("missing_text", location, "record has no string field 'text'")
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
@@ -180,16 +193,10 @@ def parse_book_line(raw: bytes, stem: str, number: int, location: str, default_c
 
 
 def read_jsonl(path: str, default_collection: str) -> Iterator:
-    name = base_name(path)
-    stem = os.path.splitext(name)[0]
-    number = 0
-    try:
-        for number, raw in fileio.iter_lines(path):
-            if raw.strip():
-                yield parse_book_line(raw, stem, number, f"{path}:{number}", default_collection)
-    except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt compressed stream
-        yield BadInput("truncated_stream" if isinstance(exc, EOFError) else "corrupt_stream",
-                       f"{path}:{number + 1}", f"{type(exc).__name__}: {exc}")
+    stem = os.path.splitext(base_name(path))[0]
+    for number, location, record in json_records(path):
+        yield record if isinstance(record, BadInput) else book_document(record, stem, number, location,
+                                                                         default_collection)
 
 
 def is_jsonl(path: str) -> bool:

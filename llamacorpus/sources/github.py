@@ -34,7 +34,6 @@ import configparser
 import dataclasses
 import os
 import re
-import zlib
 from typing import Any, Iterator
 
 from llamacorpus import fileio
@@ -46,7 +45,7 @@ from llamacorpus.filters.exact_dedup import ExactDedup
 from llamacorpus.filters.length import MinChars
 from llamacorpus.filters.license_header import StripLicenseHeader
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
-from llamacorpus.sources.books import base_name, parse_json_line
+from llamacorpus.sources.books import base_name, json_records
 from llamacorpus.steps import BadInput, Drop, Filter
 
 NAME = "github"
@@ -209,16 +208,8 @@ def row_document(row: dict, location: str):
 
 
 def read_jsonl(path: str) -> Iterator:
-    number = 0
-    try:
-        for number, raw in fileio.iter_lines(path):
-            if raw.strip():
-                location = f"{path}:{number}"
-                row = parse_json_line(raw, location)
-                yield row if isinstance(row, BadInput) else row_document(row, location)
-    except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt compressed stream
-        yield BadInput("truncated_stream" if isinstance(exc, EOFError) else "corrupt_stream",
-                       f"{path}:{number + 1}", f"{type(exc).__name__}: {exc}")
+    for _, location, row in json_records(path):
+        yield row if isinstance(row, BadInput) else row_document(row, location)
 
 
 def read_parquet(path: str) -> Iterator:
