@@ -1,0 +1,454 @@
+"""``llamacorpus train``: train the bundled LLaMA on a shard directory, the proof that a corpus learns.
+
+    llamacorpus train --shards out/shards --preset small
+    torchrun --nproc_per_node 8 -m llamacorpus.model.train --shards out/shards --preset 7B ...
+
+One optimizer step sees ``batch_tokens`` tokens: ``micro_batch`` windows of ``seq_len`` tokens per
+forward pass, accumulated over ``accum`` passes on each of the data-parallel ranks (DDP under
+torchrun; gloo on CPU, NCCL on CUDA). Step ``s`` reads windows ``[s*G, (s+1)*G)`` of the packed
+stream (G windows per step, see :mod:`llamacorpus.model.data`), micro-pass ``m`` of rank ``r`` the
+sub-range ``((s*accum + m)*world + r)*micro_batch``, so ranks never share a window and a run gives
+the same gradients (up to float rounding) on any number of ranks. bf16 autocast on CUDA, float32
+on CPU. Optimiser and schedule: :mod:`llamacorpus.model.optim`.
+
+Outputs in ``--out`` (default ``<shards>/../train/<preset>``): checkpoints (:mod:`.checkpoint`) and
+``train_log.json`` (settings, model size, the training curve, per-source validation losses, summary).
+Rerunning the same command resumes from the newest checkpoint; a checkpoint made with other
+settings is refused (``--overwrite`` starts again). ``--stop_at`` ends a run early at a checkpoint
+while keeping the schedule of ``--steps``.
+
+MFU (model FLOPs utilisation) is PaLM's: training FLOPs per token (:meth:`LLaMA.flops_per_token`)
+times tokens/s over the devices' peak; the peak is known for common CUDA GPUs in bf16, or given with
+``--peak_tflops``. The paper sizes need sharded training (FSDP / tensor parallelism) to fit in GPU
+memory, which this trainer does not do: their presets are there for the architecture, parameter
+counts and hyperparameters, and to be run on a single node only with a memory to match.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from llamacorpus.model import checkpoint, presets
+from llamacorpus.model.data import TrainWindows, validation_windows
+from llamacorpus.model.model import LLaMA, ModelConfig
+from llamacorpus.model.optim import build_optimizer, build_scheduler, scaled_warmup
+
+LOG_NAME = "train_log.json"
+#: dense bf16 peak FLOP/s per device (vendor datasheets), by a substring of the CUDA device name
+PEAK_BF16 = {"H100 SXM": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L4": 121e12,
+             "A10": 125e12}
+#: settings a resumed run must share with its checkpoint (the rest may change between sessions)
+TRAJECTORY = ("preset", "model", "steps", "warmup", "max_lr", "final_lr_ratio", "weight_decay", "betas",
+              "eps", "grad_clip", "batch_tokens", "seq_len", "seed", "shards_digest")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llamacorpus train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--shards", required=True, help="shard directory with manifest.json (<output>/shards)")
+    p.add_argument("--preset", required=True, choices=list(presets.PRESETS), help="model and optimisation preset")
+    p.add_argument("--out", default=None, help="checkpoints and train_log.json (default <shards>/../train/<preset>)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
+    p.add_argument("--stop_at", type=int, default=None, help="stop after this step, keeping the schedule of --steps")
+    p.add_argument("--batch_tokens", type=int, default=None, help="tokens per optimizer step (default: preset)")
+    p.add_argument("--micro_batch", type=int, default=None, help="windows per forward pass (default: preset)")
+    p.add_argument("--seq_len", type=int, default=None, help="window length (default: the preset's context)")
+    p.add_argument("--lr", type=float, default=None, help="maximum learning rate (default: preset)")
+    p.add_argument("--final_lr_ratio", type=float, default=0.1, help="final learning rate / maximum")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="warmup steps (default: the preset's, capped at 10%% of --steps)")
+    p.add_argument("--weight_decay", type=float, default=0.1)
+    p.add_argument("--beta1", type=float, default=0.9)
+    p.add_argument("--beta2", type=float, default=0.95)
+    p.add_argument("--eps", type=float, default=1e-8)
+    p.add_argument("--grad_clip", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval_every", type=int, default=None, help="steps between validations (default: steps/5, at most 1000)")
+    p.add_argument("--eval_tokens", type=int, default=None, help="validation tokens per source (default: 32 windows)")
+    p.add_argument("--log_every", type=int, default=None, help="steps per log line (default: steps/30, at most 100)")
+    p.add_argument("--ckpt_every", type=int, default=None, help="steps between checkpoints (default: --eval_every)")
+    p.add_argument("--keep", type=int, default=2, help="checkpoints kept")
+    p.add_argument("--overwrite", action="store_true", help="discard checkpoints in --out and start again")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="auto: bf16 autocast on CUDA, float32 on CPU")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--activation_checkpointing", action="store_true", help="recompute blocks in backward")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)")
+    return p
+
+
+@dataclasses.dataclass
+class Plan:
+    """Every effective setting of a run (defaults resolved), as train_log.json records it."""
+
+    preset: str
+    model: dict
+    steps: int
+    stop_at: int
+    warmup: int
+    warmup_note: str
+    max_lr: float
+    final_lr_ratio: float
+    weight_decay: float
+    betas: tuple[float, float]
+    eps: float
+    grad_clip: float
+    batch_tokens: int
+    micro_batch: int
+    accum: int
+    world: int
+    seq_len: int
+    seed: int
+    shards: str
+    shards_digest: str
+    out: str
+    device: str
+    precision: str
+    compile: bool
+    activation_checkpointing: bool
+    eval_every: int
+    eval_tokens: int
+    log_every: int
+    ckpt_every: int
+    keep: int
+    peak_tflops: float | None
+
+    def trajectory(self) -> dict:
+        return json.loads(json.dumps({k: getattr(self, k) for k in TRAJECTORY}))
+
+
+def shards_digest(manifest: dict) -> str:
+    """What the training data is: the training shards' names, sizes and hashes."""
+    key = [(s["prefix"], s["tokens"], s.get("sha256_bin", "")) for s in manifest["shards"]]
+    return hashlib.sha256(json.dumps([manifest["vocab_size"], key]).encode()).hexdigest()[:16]
+
+
+def make_plan(args: argparse.Namespace, manifest: dict, world: int, device: torch.device) -> Plan:
+    preset = presets.get(args.preset)
+    steps = args.steps or preset.steps
+    seq_len = args.seq_len or preset.seq_len
+    micro_batch = args.micro_batch or preset.micro_batch
+    asked = args.batch_tokens or preset.batch_tokens
+    accum = max(1, round(asked / (micro_batch * seq_len * world)))
+    if args.warmup is not None:
+        warmup, note = args.warmup, "as given"
+    else:
+        warmup = scaled_warmup(preset.warmup_steps, steps)
+        note = (f"the preset's {preset.warmup_steps}" if warmup == preset.warmup_steps else
+                f"the preset's {preset.warmup_steps} scaled down to 10% of a {steps}-step run")
+    model = dataclasses.replace(preset.model, vocab_size=int(manifest["vocab_size"]),
+                                max_seq_len=max(seq_len, preset.model.max_seq_len))
+    eval_every = args.eval_every or min(1000, max(1, steps // 5))
+    precision = args.precision if args.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+    return Plan(
+        preset=preset.name, model=dataclasses.asdict(model), steps=steps, stop_at=min(args.stop_at or steps, steps),
+        warmup=warmup, warmup_note=note, max_lr=args.lr or preset.max_lr, final_lr_ratio=args.final_lr_ratio,
+        weight_decay=args.weight_decay, betas=(args.beta1, args.beta2), eps=args.eps, grad_clip=args.grad_clip,
+        batch_tokens=accum * micro_batch * seq_len * world, micro_batch=micro_batch, accum=accum, world=world,
+        seq_len=seq_len, seed=args.seed, shards=args.shards, shards_digest=shards_digest(manifest),
+        out=args.out or os.path.join(os.path.dirname(os.path.abspath(args.shards.rstrip("/"))), "train", preset.name),
+        device=str(device), precision=precision, compile=args.compile,
+        activation_checkpointing=args.activation_checkpointing, eval_every=eval_every,
+        eval_tokens=args.eval_tokens or 32 * seq_len, log_every=args.log_every or min(100, max(1, steps // 30)),
+        ckpt_every=args.ckpt_every or eval_every, keep=args.keep, peak_tflops=args.peak_tflops)
+
+
+@dataclasses.dataclass
+class Ranks:
+    """Data-parallel placement from torchrun's environment (one rank without it)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> "Ranks":
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                   int(os.environ.get("LOCAL_RANK", 0)))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, values: list[float]) -> list[float]:
+        """Average over ranks (identity on one rank)."""
+        if self.world == 1:
+            return values
+        t = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(t)
+        return (t / self.world).tolist()
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            dist.all_reduce(t)
+        return t
+
+
+def pick_device(name: str | None, ranks: Ranks) -> torch.device:
+    if (name or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu":
+        return torch.device("cpu")
+    torch.cuda.set_device(ranks.local_rank)
+    return torch.device("cuda", ranks.local_rank)
+
+
+def peak_flops(device: torch.device, precision: str, given_tflops: float | None) -> float | None:
+    if given_tflops:
+        return given_tflops * 1e12
+    if device.type != "cuda" or precision != "bf16":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_BF16.items() if key in name), None)
+
+
+class Logger:
+    """Lines on rank 0 (through tqdm's writer when a progress bar is on the terminal)."""
+
+    def __init__(self, ranks: Ranks):
+        self.ranks = ranks
+        self.bar = None
+
+    def start_bar(self, total: int, initial: int) -> None:
+        if self.ranks.main and sys.stdout.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False)
+
+    def say(self, line: str) -> None:
+        if not self.ranks.main:
+            return
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, flush=True)
+
+    def tick(self, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def loss_of(model, windows: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    logits = model(windows[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1), reduction=reduction)
+
+
+@torch.no_grad()
+def evaluate(model, sources, plan: Plan, ranks: Ranks, device, autocast) -> dict:
+    """Mean next-token loss per source on the held-out windows (ranks split the windows)."""
+    was_training = model.training
+    model.eval()
+    losses, tokens = {}, {}
+    for src in sources:
+        total = torch.zeros(2, dtype=torch.float64, device=device)  # summed loss, targets
+        mine = src.windows[ranks.rank::ranks.world]
+        for i in range(0, len(mine), plan.micro_batch):
+            batch = torch.from_numpy(mine[i:i + plan.micro_batch]).to(device)
+            with autocast():
+                total[0] += loss_of(model, batch, "sum").double()
+            total[1] += batch[:, 1:].numel()
+        total = ranks.sum(total)
+        losses[src.name] = round(float(total[0] / total[1]), 5)
+        tokens[src.name] = int(total[1])
+    if losses:
+        losses["all"] = round(sum(losses[n] * tokens[n] for n in tokens) / sum(tokens.values()), 5)
+    model.train(was_training)
+    return {"loss": losses, "tokens": tokens}
+
+
+def write_log(plan: Plan, info: dict, history: dict, summary: dict | None = None) -> str:
+    path = os.path.join(plan.out, LOG_NAME)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"run": dataclasses.asdict(plan), "model": info, **history, "summary": summary}, f, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def summarize(plan: Plan, history: dict) -> dict:
+    """The loss curve in a few numbers: start, end, minimum, a handful of points, validation."""
+    curve = history["train"]
+    if not curve:
+        return {}
+    best = min(curve, key=lambda r: r["loss"])
+    picks = sorted({round(i * (len(curve) - 1) / 5) for i in range(6)})
+    summary = {"steps": curve[-1]["step"], "tokens": curve[-1]["step"] * plan.batch_tokens,
+               "ln_vocab": round(math.log(plan.model["vocab_size"]), 4), "start_loss": curve[0]["loss"],
+               "end_loss": curve[-1]["loss"], "min_loss": best["loss"], "min_step": best["step"],
+               "points": [(curve[i]["step"], curve[i]["loss"]) for i in picks]}
+    if history["validation"]:
+        first, last = history["validation"][0], history["validation"][-1]
+        summary["validation"] = {"first_step": first["step"], "last_step": last["step"], "first": first["loss"],
+                                 "last": last["loss"], "tokens": last["tokens"]}
+    return summary
+
+
+def format_summary(plan: Plan, summary: dict, log_path: str) -> str:
+    lines = [f"loss curve ({plan.preset}, {summary['steps']} steps, {summary['tokens']:,} tokens): "
+             f"start {summary['start_loss']:.3f} (ln vocab {summary['ln_vocab']:.3f}), "
+             f"end {summary['end_loss']:.3f}, min {summary['min_loss']:.3f} at step {summary['min_step']}",
+             "  step " + "".join(f"{s:>9}" for s, _ in summary["points"]),
+             "  loss " + "".join(f"{v:>9.3f}" for _, v in summary["points"])]
+    val = summary.get("validation")
+    if val:
+        lines.append(f"validation loss per source, step {val['first_step']} -> {val['last_step']}:")
+        lines += [f"  {name:<14} {val['first'].get(name, float('nan')):.3f} -> {val['last'][name]:.3f}"
+                  + (f"  ({val['tokens'][name]:,} tokens)" if name in val["tokens"] else "")
+                  for name in val["last"]]
+    else:
+        lines.append("validation: none (the manifest has no held-out shards)")
+    lines.append(f"log: {log_path}")
+    return "\n".join(lines)
+
+
+def run(plan: Plan, ranks: Ranks, device: torch.device, windows: TrainWindows, val_sources: list,
+        fresh: bool) -> int:
+    log = Logger(ranks)
+    torch.manual_seed(plan.seed)
+    numpy.random.seed(plan.seed)
+    raw = LLaMA(ModelConfig(**plan.model)).to(device)
+    raw.activation_checkpointing = plan.activation_checkpointing
+    optimizer = build_optimizer(raw, plan.max_lr, plan.weight_decay, plan.betas, plan.eps)
+    scheduler = build_scheduler(optimizer, plan.warmup, plan.steps, plan.final_lr_ratio)
+    history = {"train": [], "validation": []}
+    step, position = 0, 0
+    found = [] if fresh else checkpoint.existing(plan.out)
+    if found:
+        state = checkpoint.load(found[-1], device)
+        if state["run"] != plan.trajectory():
+            changed = [k for k in TRAJECTORY if state["run"].get(k) != plan.trajectory()[k]]
+            raise SystemExit(f"error: {found[-1]} was made with other settings ({', '.join(changed)}); "
+                             f"use --overwrite to start again or another --out")
+        raw.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        checkpoint.restore_rng(state["rng"])
+        step, position, history = state["step"], state["data_position"], state["history"]
+        log.say(f"resumed from {found[-1]} at step {step} (data position {position} windows)")
+    info = {"parameters": raw.num_params(), "non_embedding_parameters": raw.num_params(embedding=False),
+            "flops_per_token": raw.flops_per_token(plan.seq_len)}
+    model = torch.compile(raw) if plan.compile else raw
+    if ranks.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if plan.precision == "bf16" \
+        else contextlib.nullcontext
+    peak = peak_flops(device, plan.precision, plan.peak_tflops)
+    log.say(f"model {plan.preset}: {info['parameters']:,} parameters ({info['non_embedding_parameters']:,} "
+            f"without the embedding), vocab {plan.model['vocab_size']:,}, context {plan.seq_len}")
+    log.say(f"data: {windows.num_windows:,} windows of {plan.seq_len} tokens in {len(windows.stream):,} training "
+            f"tokens; batch {plan.batch_tokens:,} tokens = {plan.micro_batch} x {plan.seq_len} x {plan.accum} "
+            f"accumulation x {plan.world} rank(s); {plan.steps} steps = {plan.steps * plan.batch_tokens / len(windows.stream):.2f} epochs")
+    log.say(f"schedule: max lr {plan.max_lr:g}, warmup {plan.warmup} steps ({plan.warmup_note}), cosine to "
+            f"{plan.final_lr_ratio:g} x max at step {plan.steps}; AdamW betas {plan.betas}, weight decay "
+            f"{plan.weight_decay} on matrices (not norms, not the embedding), clip {plan.grad_clip}; "
+            f"{plan.precision} on {device}" + (f"; stopping at step {plan.stop_at}" if plan.stop_at < plan.steps else ""))
+    if not val_sources:
+        log.say("validation: the manifest has no held-out shards, so no validation loss is measured")
+    def validate() -> None:
+        history["validation"].append({"step": step, **evaluate(model, val_sources, plan, ranks, device, autocast)})
+        losses = history["validation"][-1]["loss"]
+        log.say(f"validation at step {step}: " + ", ".join(f"{name} {v:.4f}" for name, v in losses.items()))
+
+    if step == 0 and val_sources:
+        validate()
+    log.start_bar(plan.stop_at, step)
+    os.makedirs(plan.out, exist_ok=True)
+    params = [p for p in raw.parameters()]
+    per_step = plan.accum * plan.world * plan.micro_batch
+    interval = {"loss": 0.0, "steps": 0, "data": 0.0, "start": time.perf_counter()}
+    model.train()
+    while step < plan.stop_at:
+        lr = scheduler.get_last_lr()[0]
+        loss_sum = torch.zeros((), device=device)
+        for micro in range(plan.accum):
+            t0 = time.perf_counter()
+            first = position + (micro * plan.world + ranks.rank) * plan.micro_batch
+            batch = torch.from_numpy(windows.batch(first, plan.micro_batch)).to(device, non_blocking=True)
+            interval["data"] += time.perf_counter() - t0
+            sync = micro == plan.accum - 1 or ranks.world == 1
+            with (contextlib.nullcontext() if sync else model.no_sync()):
+                with autocast():
+                    loss = loss_of(model, batch)
+                (loss / plan.accum).backward()
+            loss_sum += loss.detach()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, plan.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        position += per_step
+        step_loss, norm = ranks.mean([float(loss_sum) / plan.accum, float(grad_norm)])
+        interval["loss"] += step_loss
+        interval["steps"] += 1
+        log.tick(step_loss)
+        if step == 1 or step % plan.log_every == 0 or step == plan.stop_at:
+            elapsed = time.perf_counter() - interval["start"]
+            tps = interval["steps"] * plan.batch_tokens / elapsed
+            record = {"step": step, "loss": round(interval["loss"] / interval["steps"], 5), "lr": lr,
+                      "grad_norm": round(norm, 5), "tokens_per_s": round(tps, 1),
+                      "data_fraction": round(interval["data"] / elapsed, 4),
+                      "mfu": round(info["flops_per_token"] * tps / (peak * plan.world), 4) if peak else None}
+            history["train"].append(record)
+            log.say(f"step {step:>6}/{plan.steps} | loss {record['loss']:.4f} | lr {lr:.2e} | grad {norm:.3f} | "
+                    f"{tps:,.0f} tok/s | data {100 * record['data_fraction']:.1f}%"
+                    + (f" | mfu {100 * record['mfu']:.1f}%" if peak else ""))
+            interval = {"loss": 0.0, "steps": 0, "data": 0.0, "start": time.perf_counter()}
+        if val_sources and (step % plan.eval_every == 0 or step == plan.stop_at):
+            validate()
+        if step % plan.ckpt_every == 0 or step == plan.stop_at:
+            if ranks.main:
+                checkpoint.save(plan.out, {
+                    "step": step, "data_position": position, "model": raw.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": checkpoint.rng_states(), "run": plan.trajectory(), "history": history}, plan.keep)
+                write_log(plan, info, history)
+            interval["start"] = time.perf_counter()  # validation and saving are not training time
+    log.close()
+    if ranks.main:
+        summary = summarize(plan, history)
+        path = write_log(plan, info, history, summary)
+        if summary:
+            print(format_summary(plan, summary, path), flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ranks = Ranks.from_env()
+    device = pick_device(args.device, ranks)
+    if ranks.world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        windows = TrainWindows(args.shards, args.seq_len or presets.get(args.preset).seq_len)
+        plan = make_plan(args, windows.manifest, ranks.world, device)
+        if args.overwrite and ranks.main:
+            for old in checkpoint.existing(plan.out):
+                os.remove(old)
+        val_sources = validation_windows(args.shards, plan.seq_len, plan.eval_tokens)
+        return run(plan, ranks, device, windows, val_sources, fresh=args.overwrite)
+    finally:
+        if ranks.world > 1:
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

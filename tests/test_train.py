@@ -1,0 +1,131 @@
+"""The trainer on shards of real fixture text: it learns, it logs per-source validation, a resumed run
+continues the uninterrupted one, the optimiser follows the paper, and DDP ranks split the batch."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import ROOT
+from llamacorpus.model import checkpoint, presets
+from llamacorpus.model import train as train_mod
+from llamacorpus.model.model import LLaMA
+from llamacorpus.model.optim import build_optimizer, decay_split, lr_multiplier, scaled_warmup
+from test_train_data import SOURCES, write_fixture_shards
+
+torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
+STEPS = 60
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory) -> Path:
+    return write_fixture_shards(tmp_path_factory.mktemp("shards"))
+
+
+def train(shard_dir: Path, out: Path, *extra: str) -> dict:
+    args = ["--shards", str(shard_dir), "--preset", "tiny", "--out", str(out), "--steps", str(STEPS),
+            "--log_every", "1", "--eval_every", "20", "--threads", "1", *extra]
+    assert train_mod.main(args) == 0
+    return json.loads((out / train_mod.LOG_NAME).read_text())
+
+
+def losses(log: dict) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in log["train"]}
+
+
+@pytest.fixture(scope="module")
+def full_run(shard_dir, tmp_path_factory) -> dict:
+    return train(shard_dir, tmp_path_factory.mktemp("full"))
+
+
+def test_training_learns_and_reports_per_source_validation(full_run, capsys):
+    curve = losses(full_run)
+    assert sorted(curve) == list(range(1, STEPS + 1))
+    assert abs(curve[1] - math.log(1000)) < 0.15  # starts at ln(vocab): the fixture tokenizer has 1,000 pieces
+    summary = full_run["summary"]
+    assert summary["end_loss"] < summary["start_loss"] - 1.2
+    assert summary["ln_vocab"] == pytest.approx(math.log(1000), abs=1e-4)
+    validation = full_run["validation"]
+    assert [v["step"] for v in validation] == [0, 20, 40, 60]
+    for name in SOURCES:
+        assert validation[-1]["loss"][name] < validation[0]["loss"][name] - 1.0
+        assert validation[-1]["tokens"][name] == 32 * 64  # the default budget: 32 windows per source
+    record = full_run["train"][-1]
+    assert record["lr"] == pytest.approx(3e-3 * lr_multiplier(STEPS - 1, 6, STEPS, 0.1))
+    assert record["tokens_per_s"] > 0 and 0 <= record["data_fraction"] < 1 and record["mfu"] is None
+    run = full_run["run"]
+    assert run["warmup"] == 6 and "scaled down" in run["warmup_note"]  # 20 capped at 10% of 60 steps
+    assert run["model"]["vocab_size"] == 1000 and run["batch_tokens"] == 16 * 64
+
+
+def test_summary_printed_at_the_end(shard_dir, tmp_path, capsys):
+    log = train(shard_dir, tmp_path, "--steps", "4", "--eval_every", "4")
+    out = capsys.readouterr().out
+    assert "loss curve (tiny, 4 steps, 4,096 tokens): start" in out
+    assert "validation loss per source, step 0 -> 4:" in out and "  c4 " in out and "  books " in out
+    assert f"log: {tmp_path / train_mod.LOG_NAME}" in out
+    assert log["summary"]["points"][0] == [1, log["train"][0]["loss"]]
+
+
+def test_checkpoint_resume_reproduces_the_uninterrupted_run(shard_dir, full_run, tmp_path, capsys):
+    first = train(shard_dir, tmp_path, "--stop_at", "30")
+    state = checkpoint.load(checkpoint.existing(str(tmp_path))[-1], torch.device("cpu"))
+    assert state["step"] == 30 and state["data_position"] == 30 * 16
+    assert {"model", "optimizer", "scheduler", "rng", "run", "history"} <= set(state)
+    assert state["scheduler"]["last_epoch"] == 30
+    full = losses(full_run)
+    assert losses(first) == {s: full[s] for s in range(1, 31)}
+    resumed = train(shard_dir, tmp_path, "--stop_at", "36")  # the same command: resumes at step 30
+    assert "resumed from" in capsys.readouterr().out
+    for step in range(31, 37):
+        assert losses(resumed)[step] == pytest.approx(full[step], rel=1e-5, abs=1e-5)
+    with pytest.raises(SystemExit, match="max_lr"):  # other settings than the checkpoint's
+        train(shard_dir, tmp_path, "--lr", "1e-3")
+
+
+def test_weight_decay_on_matrices_not_on_norms_or_embedding():
+    model = LLaMA(presets.get("tiny").model)
+    decay, no_decay = decay_split(model)
+    assert "output.weight" in decay and "layers.0.attention.wq.weight" in decay
+    assert "layers.1.feed_forward.w2.weight" in decay
+    assert set(no_decay) == {"tok_embeddings.weight", "norm.weight"} | {
+        f"layers.{i}.{n}_norm.weight" for i in range(2) for n in ("attention", "ffn")}
+    assert len(decay) == 2 * 7 + 1
+    groups = build_optimizer(model, 3e-4, 0.1, (0.9, 0.95), 1e-8).param_groups
+    assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
+    assert [len(g["params"]) for g in groups] == [len(decay), len(no_decay)]
+    assert groups[0]["betas"] == (0.9, 0.95)
+
+
+def test_learning_rate_schedule():
+    assert scaled_warmup(2000, 250_000) == 2000  # the paper's run keeps its warmup
+    assert scaled_warmup(2000, 300) == 30  # a short run: 10% of its steps
+    warmup, steps = 30, 300
+    assert lr_multiplier(0, warmup, steps, 0.1) == pytest.approx(1 / 30)
+    assert lr_multiplier(29, warmup, steps, 0.1) == 1.0
+    assert lr_multiplier(30 + 135, warmup, steps, 0.1) == pytest.approx(0.55)  # half-way down the cosine
+    assert lr_multiplier(steps, warmup, steps, 0.1) == pytest.approx(0.1)  # ends at 10% of the maximum
+    values = [lr_multiplier(s, warmup, steps, 0.1) for s in range(warmup, steps + 1)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_match_one_process(shard_dir, full_run, tmp_path):
+    """torchrun with 2 CPU ranks (gloo), 8 windows each per pass = the single process's 16."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "llamacorpus.model.train", "--shards", str(shard_dir), "--preset", "tiny", "--out", str(tmp_path),
+           "--steps", str(STEPS), "--stop_at", "4", "--log_every", "1", "--eval_every", "20", "--micro_batch", "8"]
+    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
+    log = json.loads((tmp_path / train_mod.LOG_NAME).read_text())
+    assert log["run"]["world"] == 2 and log["run"]["batch_tokens"] == 16 * 64
+    full = losses(full_run)
+    for step, loss in losses(log).items():
+        assert loss == pytest.approx(full[step], rel=1e-4)
+    assert log["validation"][0]["loss"] == pytest.approx(full_run["validation"][0]["loss"], rel=1e-5)
