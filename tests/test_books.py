@@ -106,7 +106,7 @@ def _jsonl(tmp_path):
                                             "url": "http://www.gutenberg.org/ebooks/84"}}).encode(),
         b'{"meta": {"title": "no text"}}',
         b'{"text": "caf\xe9"}',
-        json.dumps({"text": frank[: len(frank) * 3 // 4], "title": "Frankenstein, abridged"}).encode(),
+        json.dumps({"text": frank[: len(frank) * 3 // 4], "title": "Frankenstein, abridged", "file": "x"}).encode(),
     ]
     d = tmp_path / "in"
     d.mkdir()
@@ -124,6 +124,7 @@ def test_jsonl_collections_ids_and_bad_lines(tmp_path):
                                        "books/books3/books-sample/6"]
     assert docs[1]["meta"]["title"] == "Frankenstein" and docs[1]["meta"]["publication_date"] == 1818
     assert docs[2]["meta"]["title"] == "Frankenstein, abridged"
+    assert docs[2]["meta"]["file"] == "books-sample:6"  # the reader's own fields win over the record's
     assert [(b.kind, b.location) for b in bad] == [("not_json", f"{path}:2"), ("missing_text", f"{path}:4"),
                                                     ("invalid_utf8", f"{path}:5")]
     gutenberg = read_one("11-0_alice_current.txt")

@@ -185,10 +185,10 @@ def book_document(record: dict, stem: str, number: int, location: str, default_c
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     collection = collection_of(record, meta, default_collection)
     fields = {k: v for k, v in {**{k: v for k, v in record.items() if k not in ("text", "meta")}, **meta}.items()
-              if isinstance(v, (str, int, float, bool)) or v is None}
-    title = fields.pop("title", None) or fields.pop("short_book_title", None)
-    doc = make_document(NAME, f"{collection}/{stem}/{number}", record["text"], **fields,
-                        collection=collection, title=title, file=f"{stem}:{number}")
+              if isinstance(k, str) and (isinstance(v, (str, int, float, bool)) or v is None)}
+    fields.update(collection=collection, title=fields.get("title") or fields.get("short_book_title"),
+                  file=f"{stem}:{number}")
+    doc = make_document(NAME, f"{collection}/{stem}/{number}", record["text"], **fields)
     return doc if record["text"].strip() else Drop("empty", doc, location)
 
 
