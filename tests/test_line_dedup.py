@@ -112,7 +112,8 @@ def _holders(docs):
 
 def _run(tmp_path, rule):
     section = {"inputs": ["commoncrawl/realpages-00000.warc.wet.gz", "commoncrawl/realpages-00001.warc.wet.gz"],
-               "line_dedup": rule, "languages": ["en", "de"]}
+               "line_dedup": rule, "languages": ["en", "de"],
+               "perplexity": {"enabled": False}, "classifier": {"enabled": False}}  # models of their own
     return run_source("commoncrawl", section, tmp_path)
 
 

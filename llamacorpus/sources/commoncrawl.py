@@ -12,7 +12,8 @@ Reading (:func:`iter_records`, then :func:`to_document`)
     FastWARC streams the records (one gzip member each in CC files); WARC headers are read by name.
     Strict parsing with recovery: a record followed by something that is not a WARC header had a
     wrong Content-Length (``bad_content_length``, the record is not trusted); an unparseable header
-    is ``malformed_warc_record``; corrupt compressed data is ``corrupt_gzip``; after each, reading
+    is ``malformed_warc_record`` (``malformed_http_header`` for a response's HTTP head, which
+    spoils that record only); corrupt compressed data is ``corrupt_gzip``; after each, reading
     resumes at the next gzip member (``.gz``) or the next ``WARC/1.x`` line (plain files). A record
     cut short is ``truncated_gzip`` (``truncated_record`` in a plain file), as is a file whose last
     gzip member is cut; a file without any record is ``empty_file``. Locations are
@@ -236,6 +237,15 @@ def _take(rec, location: str, max_bytes: int):
     url = headers.get("WARC-Target-URI") or ""
     if rec.content_length > max_bytes:
         return Drop("page_too_large", location=location)
+    if kind == WarcRecordType.response:
+        if not rec.is_http:
+            return Drop("not_html", location=location)
+        try:  # here, not in the iterator, so a broken HTTP head spoils this record only
+            rec.parse_http()
+        except (OSError, ValueError) as exc:
+            return BadInput("malformed_http_header", location, f"{type(exc).__name__}: {exc}")
+        if not rec.http_headers.status_code:
+            return BadInput("malformed_http_header", location, "no HTTP status line")
     body = rec.reader.read()
     if len(body) < rec.content_length:
         return BadInput("truncated_gzip" if location.split("@")[0].lower().endswith(".gz") else "truncated_record",
@@ -244,11 +254,9 @@ def _take(rec, location: str, max_bytes: int):
                   digest=headers.get("WARC-Payload-Digest") or headers.get("WARC-Block-Digest") or "", body=body)
     if kind == WarcRecordType.conversion:
         return RawRecord("conversion", **common)
-    if not rec.is_http:
-        return Drop("not_html", location=location)
     http = rec.http_headers
     mime = (rec.http_content_type or headers.get("WARC-Identified-Payload-Type") or "").lower()
-    return RawRecord("response", status=http.status_code or 0, content_type=mime,
+    return RawRecord("response", status=http.status_code, content_type=mime,
                      transfer_encoding=(http.get("Transfer-Encoding") or "").lower(),
                      content_encoding=(http.get("Content-Encoding") or "").lower(), **common)
 
@@ -269,7 +277,7 @@ def iter_records(path: str, max_bytes: int = 1 << 62) -> Iterator:
         pending, pending_offset, reading, count, failure, failed_at = None, None, None, 0, None, start
         stream = open_at(path, start)
         try:
-            for rec in ArchiveIterator(stream, parse_http=True):
+            for rec in ArchiveIterator(stream, parse_http=False):
                 reading = rec.stream_pos
                 count += 1
                 item = _take(rec, f"{path}@{reading}", max_bytes)
