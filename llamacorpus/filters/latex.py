@@ -1,0 +1,661 @@
+"""LaTeX cleaning for arXiv papers, after Lewkowycz et al. (2022) as LLaMA-1 describes it: drop
+everything before the first section and the bibliography after it, remove comments, and expand
+the authors' own macros inline.
+
+Pure functions on strings (each testable alone) and one :class:`LatexCleaner` mapper.
+
+Order (:func:`clean_latex`), on a paper whose ``\\input``/``\\include`` are already resolved
+(``llamacorpus.sources.arxiv`` strips each file's comments before resolving, so a commented-out
+``\\input`` is not followed; the cleaner strips them again, which changes nothing then):
+
+1. The title: the first ``\\title{...}`` before the first section, macros expanded, made plain.
+2. The body starts at the first ``\\part``, ``\\chapter`` or ``\\section`` (starred too) after
+   ``\\begin{document}`` (a ``\\renewcommand\\section`` in the preamble is not a section).
+3. The body ends at the first of ``\\begin{thebibliography}``, ``\\begin{references}`` (AASTeX),
+   ``\\bibliography{``, ``\\printbibliography``, a (starred) ``\\section`` or ``\\chapter``
+   titled References, Bibliography or Literature Cited (pandoc's and JOSS's typeset reference
+   lists), or ``\\end{document}``: everything from there to the end goes, so appendices after
+   the bibliography go too, as the issue asks.
+4. Macros: definitions in the preamble are collected, then the body is expanded the way TeX reads
+   it (a definition in the body counts from where it stands and is removed from the text).
+
+Comments: ``%`` to the end of the line unless escaped (``\\%``; ``\\\\%`` is a line break and
+then a comment). A line holding only a comment goes with its newline, so paragraphs keep their
+blank lines; a trailing comment leaves the newline (TeX would also join the lines, which only
+matters for a word split across a line end). ``\\begin{comment}`` environments go too. Verbatim
+text (``verbatim``, ``Verbatim``, ``BVerbatim``, ``lstlisting``, ``minted`` environments and
+``\\verb``) is left exactly as written: no comment removal, no macro expansion; a user macro
+whose argument spans a verbatim part is expanded with the argument cut at the verbatim part.
+
+Macros defined by ``\\newcommand``, ``\\renewcommand``, ``\\providecommand``,
+``\\DeclareRobustCommand`` (starred or not, with ``[n]`` arguments and an optional first argument
+with its default), ``\\def``/``\\gdef``/``\\edef``/``\\xdef`` (``#1#2..`` parameters, with
+``\\long``/``\\global``/``\\protected`` prefixes), ``\\let`` (an alias: it copies a user macro or
+stands for the command it names) and ``\\DeclareMathOperator`` (``\\operatorname{...}``) are
+expanded recursively. Arguments are read as TeX does: a brace group, or else one token.
+Definitions that are TeX programming rather than text are *not* expanded and are listed in
+``macros_unexpanded`` with a reason: a name with ``@`` (``internal``), a body using ``@`` names
+or primitives such as ``\\expandafter``, ``\\ifx``, ``\\csname``, ``\\let`` (``programming``;
+e.g. celerite's ``\\renewcommand\\section{\\@ifstar...}``, whose uses stay ``\\section``),
+delimited ``\\def`` parameters (``delimited_parameters``) and redefinitions of structure commands
+(``\\section``, ``\\begin``, ``\\item``... : ``protected``). Those uses stay as written: standard
+LaTeX, which is what consistency across papers wants.
+
+Expansion is bounded: a nesting depth (a self-referencing ``\\def\\a{\\a x}`` nests forever), a
+number of expansions (``\\def\\a{x\\a}`` loops without nesting) and an output size (a multiple of
+the input). Hitting a bound raises :class:`MacroExpansionError`; the mapper counts the paper as
+an ``error:macro_expansion_limit`` with its id instead of hanging.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Iterator
+
+from llamacorpus.document import Document, replace
+from llamacorpus.steps import BadInput, Drop, Mapper
+
+# ---------------------------------------------------------------------------- comments and verbatim
+
+_SCAN = re.compile(
+    r"\\[\\%]"  # an escaped % (or \\ before a real comment): not a comment start
+    r"|(?P<pct>%)"
+    r"|\\begin\s*\{(?P<env>verbatim\*?|Verbatim\*?|BVerbatim|lstlisting|minted|comment)\}"
+    r"|\\verb\*?(?P<delim>[^A-Za-z\s*])")
+
+
+def segments(text: str) -> Iterator[tuple[str, str]]:
+    """Split LaTeX into ``(kind, text)`` parts, kind one of ``text``, ``verbatim``, ``comment``
+    (``%`` to the end of the line, newline excluded) and ``comment_env``; joined they give
+    ``text`` back."""
+    pos = search = 0
+    n = len(text)
+    while True:
+        m = _SCAN.search(text, search)
+        if m is None:
+            break
+        if m.group("pct") is not None:
+            end = text.find("\n", m.start())
+            end = n if end < 0 else end
+            yield "text", text[pos:m.start()]
+            yield "comment", text[m.start():end]
+        elif m.group("env") is not None:
+            close = "\\end{%s}" % m.group("env")
+            end = text.find(close, m.end())
+            end = n if end < 0 else end + len(close)
+            yield "text", text[pos:m.start()]
+            yield ("comment_env" if m.group("env") == "comment" else "verbatim"), text[m.start():end]
+        elif m.group("delim") is not None:
+            close = text.find(m.group("delim"), m.end())
+            newline = text.find("\n", m.end())
+            if close < 0 or 0 <= newline < close:  # not a \verb after all
+                search = m.end()
+                continue
+            end = close + 1
+            yield "text", text[pos:m.start()]
+            yield "verbatim", text[m.start():end]
+        else:  # an escape: keep scanning after it
+            search = m.end()
+            continue
+        pos = search = end
+    yield "text", text[pos:]
+
+
+def _line_so_far_blank(parts: list[str]) -> bool:
+    """Whether the text after the last newline of ``parts`` is only whitespace."""
+    for part in reversed(parts):
+        newline = part.rfind("\n")
+        if part[newline + 1:].strip():
+            return False
+        if newline >= 0:
+            return True
+    return True
+
+
+def strip_comments(text: str) -> str:
+    """LaTeX without its comments (see the module docstring for what counts as one)."""
+    parts: list[str] = []
+    drop_newline = False
+    for kind, part in segments(text):
+        if kind == "comment":
+            if _line_so_far_blank(parts):  # the line holds only the comment: drop the line
+                if parts:
+                    parts[-1] = parts[-1][:parts[-1].rfind("\n") + 1]
+                drop_newline = True
+            continue
+        if kind == "comment_env":
+            continue
+        if drop_newline and part.startswith("\n"):
+            part = part[1:]
+        drop_newline = False
+        parts.append(part)
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------- groups and arguments
+
+_CS = re.compile(r"\\(?:[A-Za-z]+|.)", re.S)  # a control sequence as the body reads it
+_CS_NAME = re.compile(r"\\([A-Za-z@]+|[^A-Za-z@])", re.S)  # as a definition names it (@ is a letter there)
+_BRACE_TOKENS = re.compile(r"\\.|[{}]", re.S)
+_BRACKET_TOKENS = re.compile(r"\\.|[{}\]]", re.S)
+_ANY_WHITESPACE = 1 << 30
+
+
+class _NeedMore(Exception):
+    """The text ended inside a construct: the caller joins the text that follows and retries."""
+
+
+def brace_end(s: str, p: int) -> int:
+    """``s[p]`` is ``{``: the index after its matching ``}``, or -1 when ``s`` ends first."""
+    depth = 0
+    for m in _BRACE_TOKENS.finditer(s, p):
+        t = m.group()
+        if t == "{":
+            depth += 1
+        elif t == "}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return -1
+
+
+def _bracket_end(s: str, p: int) -> int:
+    """``s[p]`` is ``[``: the index after the ``]`` that closes it outside braces, or -1."""
+    depth = 0
+    for m in _BRACKET_TOKENS.finditer(s, p + 1):
+        t = m.group()
+        if t == "{":
+            depth += 1
+        elif t == "}":
+            depth -= 1
+        elif depth <= 0:
+            return m.end()
+    return -1
+
+
+def _skip_space(s: str, p: int, newlines: int = 1) -> int:
+    """Skip spaces and tabs and at most ``newlines`` newlines (a blank line ends an argument search)."""
+    n = len(s)
+    while p < n:
+        c = s[p]
+        if c == " " or c == "\t":
+            p += 1
+        elif c == "\n" and newlines > 0:
+            newlines -= 1
+            p += 1
+        else:
+            break
+    return p
+
+
+def _more(final: bool, value):
+    if final:
+        return value
+    raise _NeedMore
+
+
+def read_argument(s: str, p: int, final: bool = True, newlines: int = 1) -> tuple[str, int]:
+    """One undelimited TeX argument at or after ``s[p]``: a brace group (without its braces), a
+    control sequence or one character. Returns ``(argument, end)``."""
+    p = _skip_space(s, p, newlines)
+    if p >= len(s):
+        return _more(final, ("", p))
+    c = s[p]
+    if c == "{":
+        end = brace_end(s, p)
+        if end < 0:
+            return _more(final, (s[p + 1:], len(s)))
+        return s[p + 1:end - 1], end
+    if c == "\\":
+        m = _CS.match(s, p)
+        if m is None:
+            return _more(final, ("", len(s)))
+        return m.group(), m.end()
+    if c == "}":  # no argument before the group closes (TeX would complain): an empty one
+        return "", p
+    return c, p + 1
+
+
+def _read_optional(s: str, p: int, final: bool, newlines: int = 1) -> tuple[str | None, int]:
+    """An optional ``[...]`` argument at or after ``s[p]``: ``(content or None, end)``."""
+    q = _skip_space(s, p, newlines)
+    if q >= len(s):
+        return _more(final, (None, p))
+    if s[q] != "[":
+        return None, p
+    end = _bracket_end(s, q)
+    if end < 0:
+        return _more(final, (None, p))
+    return s[q + 1:end - 1], end
+
+
+def _read_name(s: str, p: int, final: bool) -> tuple[str | None, int]:
+    """The macro a definition names: ``\\name`` or ``{\\name}``."""
+    p = _skip_space(s, p, _ANY_WHITESPACE)
+    if p >= len(s):
+        return _more(final, (None, p))
+    if s[p] == "{":
+        end = brace_end(s, p)
+        if end < 0:
+            return _more(final, (None, p))
+        m = _CS_NAME.fullmatch(s[p + 1:end - 1].strip())
+        return (m.group(1) if m else None), end
+    m = _CS_NAME.match(s, p)
+    if m is None:
+        return _more(final, (None, p)) if s[p] == "\\" else (None, p)
+    return m.group(1), m.end()
+
+
+# ---------------------------------------------------------------------------- macro definitions
+
+@dataclasses.dataclass(frozen=True)
+class Macro:
+    name: str
+    nargs: int = 0
+    default: str | None = None  # the default of an optional first argument (\newcommand[n][default])
+    body: str = ""
+
+
+#: commands whose redefinition is layout, not text: their uses are kept as written
+PROTECTED = frozenset({
+    "part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph",
+    "begin", "end", "item", "input", "include", "appendix", "bibliography", "printbibliography",
+    "documentclass", "usepackage", "title", "maketitle", "newcommand", "renewcommand",
+    "providecommand", "def", "let"})
+_PROGRAMMING = re.compile(
+    r"\\(?:[A-Za-z]*@[A-Za-z@]*|expandafter|csname|endcsname|noexpand|futurelet|afterassignment"
+    r"|ifx|ifmmode|ifnum|ifdim|ifcase|ifdefined|ifcsname|if|else|fi|or|let|def|edef|gdef|xdef"
+    r"|global|catcode|makeatletter|makeatother|aftergroup)(?![A-Za-z])")
+_ARG_AFTER_WORD = re.compile(r"(\\[A-Za-z]+)(?=#[1-9])")
+_PARAM = re.compile(r"#(#|[1-9])")
+_TRAILING_WORD = re.compile(r"\\[A-Za-z]+$")
+
+
+def unexpandable_reason(macro: Macro) -> str | None:
+    """Why a definition is kept as written rather than expanded (None: expand it)."""
+    if macro.name in PROTECTED:
+        return "protected"
+    if "@" in macro.name:
+        return "internal"
+    if _PROGRAMMING.search(macro.body) or (macro.default and _PROGRAMMING.search(macro.default)):
+        return "programming"
+    return None
+
+
+class MacroTable:
+    """The user macros in force, and the definitions left unexpanded (name -> reason)."""
+
+    def __init__(self):
+        self.macros: dict[str, Macro] = {}
+        self.unexpanded: dict[str, str] = {}
+        self.defined = 0
+
+    def define(self, macro: Macro, provide: bool = False) -> None:
+        self.defined += 1
+        if provide and (macro.name in self.macros or macro.name in self.unexpanded):
+            return
+        reason = unexpandable_reason(macro)
+        if reason:
+            self.macros.pop(macro.name, None)
+            self.unexpanded[macro.name] = reason
+            return
+        # a control word right before #n must stay one token when the argument starts with a letter
+        body = _ARG_AFTER_WORD.sub(r"\1 ", macro.body) if macro.nargs else macro.body
+        self.macros[macro.name] = dataclasses.replace(macro, body=body)
+        self.unexpanded.pop(macro.name, None)
+
+    def alias(self, name: str, target: str, target_is_cs: bool) -> None:
+        """``\\let\\name=target``: a copy of a user macro, or the command (or character) it names."""
+        if target_is_cs and target in self.macros:
+            self.define(dataclasses.replace(self.macros[target], name=name))
+        elif target_is_cs and target in self.unexpanded:
+            self.defined += 1
+            self.macros.pop(name, None)
+            self.unexpanded[name] = self.unexpanded[target]
+        else:
+            self.define(Macro(name, 0, None, f"\\{target}" if target_is_cs else target))
+
+    def reject(self, name: str, reason: str) -> None:
+        self.defined += 1
+        self.macros.pop(name, None)
+        self.unexpanded[name] = reason
+
+
+_NEWCOMMAND = re.compile(r"\\(newcommand|renewcommand|providecommand|DeclareRobustCommand)(?![A-Za-z@])\s*\*?")
+_TEXDEF = re.compile(r"(?:\\(?:long|global|protected|outer)(?![A-Za-z@])\s*)*\\[gex]?def(?![A-Za-z@])")
+_LET = re.compile(r"(?:\\global(?![A-Za-z@])\s*)?\\let(?![A-Za-z@])")
+_MATHOP = re.compile(r"\\DeclareMathOperator(?![A-Za-z@])\s*(\*?)")
+_DEF_PARAMS = re.compile(r"\s*((?:#[1-9]\s*)*)")
+#: control words that may start a definition (the expander tries to parse one there)
+DEFINERS = frozenset({"newcommand", "renewcommand", "providecommand", "DeclareRobustCommand",
+                      "DeclareMathOperator", "def", "gdef", "edef", "xdef", "let", "long",
+                      "global", "protected", "outer"})
+
+
+def parse_definition(s: str, p: int, table: MacroTable, final: bool = True) -> int | None:
+    """If a definition starts at ``s[p]`` (a backslash), record it in ``table`` and return the
+    index after it; None when there is no definition there (``\\global\\advance...``).
+    Raises _NeedMore when ``s`` ends inside the definition and ``final`` is False."""
+    m = _NEWCOMMAND.match(s, p)
+    if m:
+        name, q = _read_name(s, m.end(), final)
+        if name is None:
+            return None
+        nargs_text, q = _read_optional(s, q, final, _ANY_WHITESPACE)
+        nargs = int(nargs_text.strip()) if nargs_text and nargs_text.strip().isdigit() else 0
+        default = None
+        if nargs_text is not None:
+            default, q = _read_optional(s, q, final, _ANY_WHITESPACE)
+        body, q = read_argument(s, q, final, _ANY_WHITESPACE)
+        table.define(Macro(name, min(nargs, 9), default, body), provide=m.group(1) == "providecommand")
+        return q
+    m = _TEXDEF.match(s, p)
+    if m:
+        name, q = _read_name(s, m.end(), final)
+        if name is None:
+            return None
+        brace = s.find("{", q)
+        if brace < 0:
+            return _more(final, None)
+        end = brace_end(s, brace)
+        if end < 0:
+            return _more(final, None)
+        params = _DEF_PARAMS.fullmatch(s, q, brace)
+        numbers = re.findall(r"#([1-9])", params.group(1)) if params else None
+        if numbers is None or numbers != [str(i) for i in range(1, len(numbers) + 1)]:
+            table.reject(name, "delimited_parameters")
+        else:
+            table.define(Macro(name, len(numbers), None, s[brace + 1:end - 1]))
+        return end
+    m = _LET.match(s, p)
+    if m:
+        name, q = _read_name(s, m.end(), final)
+        if name is None:
+            return None
+        q = _skip_space(s, q, _ANY_WHITESPACE)
+        if q < len(s) and s[q] == "=":
+            q = _skip_space(s, q + 1, 1)
+        if q >= len(s):
+            return _more(final, None)
+        target = _CS_NAME.match(s, q)
+        if target:
+            table.alias(name, target.group(1), True)
+            return target.end()
+        table.alias(name, s[q], False)
+        return q + 1
+    m = _MATHOP.match(s, p)
+    if m:
+        name, q = _read_name(s, m.end(), final)
+        if name is None:
+            return None
+        text, q = read_argument(s, q, final, _ANY_WHITESPACE)
+        table.define(Macro(name, 0, None, f"\\operatorname{m.group(1)}{{{text}}}"))
+        return q
+    return None
+
+
+_DEFINER_START = re.compile(r"\\(?:%s)(?![A-Za-z@])" % "|".join(sorted(DEFINERS, key=len, reverse=True)))
+
+
+def collect_definitions(text: str, table: MacroTable) -> None:
+    """Record every macro definition in ``text`` (a preamble) without expanding anything."""
+    for kind, part in segments(text):
+        if kind == "text":
+            pos = 0
+            while True:
+                m = _DEFINER_START.search(part, pos)
+                if m is None:
+                    break
+                end = parse_definition(part, m.start(), table, final=True)
+                pos = end if end is not None and end > m.start() else m.end()
+
+
+# ---------------------------------------------------------------------------- expansion
+
+@dataclasses.dataclass(frozen=True)
+class MacroLimits:
+    max_depth: int = 64  # nested expansions in progress
+    max_expansions: int = 100_000  # expansions per paper
+    max_growth: float = 8.0  # output chars at most max_growth x input chars + GROWTH_SLACK
+
+
+GROWTH_SLACK = 100_000
+
+
+class MacroExpansionError(Exception):
+    """A macro expansion went past a bound (depth, count or output size)."""
+
+    kind = "macro_expansion_limit"
+
+
+class _Expander:
+    """Expands user macros the way TeX reads them: the expansion of a macro is read again, so a
+    macro may take its arguments from the text after it. Pending text is a stack of chunks (one
+    per expansion in progress), so an expansion costs the size of its body, not of the paper."""
+
+    def __init__(self, table: MacroTable, limits: MacroLimits, input_chars: int):
+        self.table, self.limits = table, limits
+        self.expansions = 0
+        self.out_chars = 0
+        self.max_chars = int(limits.max_growth * input_chars) + GROWTH_SLACK
+
+    def expand(self, text: str) -> str:
+        out: list[str] = []
+        after_word = False  # the last piece out ended with a control word
+        stack = [[text, 0]]
+        while stack:
+            frame = stack[-1]
+            s, i = frame
+            j = s.find("\\", i)
+            piece = s[i:] if j < 0 else s[i:j]
+            if piece:
+                if after_word and piece[0].isalpha():
+                    out.append(" ")
+                out.append(piece)
+                after_word = False
+                self._grow(len(piece))
+            if j < 0:
+                stack.pop()
+                continue
+            m = _CS.match(s, j)
+            if m is None:  # a lone backslash at the end of a chunk
+                out.append("\\")
+                stack.pop()
+                continue
+            token = m.group()
+            name = token[1:]
+            try:
+                if name in DEFINERS:
+                    end = parse_definition(s, j, self.table, final=len(stack) == 1)
+                    if end is not None:
+                        frame[1] = end
+                        continue
+                macro = self.table.macros.get(name)
+                if macro is None:
+                    out.append(token)
+                    after_word = name.isalpha()
+                    frame[1] = m.end()
+                    continue
+                body, end = self._call(macro, s, m.end(), final=len(stack) == 1)
+            except _NeedMore:
+                top, k = stack.pop()
+                below, b = stack.pop()
+                stack.append([top[j:] + below[b:], 0])
+                continue
+            frame[1] = end
+            if end >= len(s):
+                stack.pop()  # nothing left in this chunk: a tail call does not nest
+            elif _TRAILING_WORD.search(body) and s[end].isalpha():
+                body += " "
+            self.expansions += 1
+            if self.expansions > self.limits.max_expansions:
+                raise MacroExpansionError(f"more than {self.limits.max_expansions} macro expansions "
+                                          f"(last: \\{name})")
+            if len(stack) >= self.limits.max_depth:
+                raise MacroExpansionError(f"macro nesting deeper than {self.limits.max_depth} "
+                                          f"(at \\{name})")
+            stack.append([body, 0])
+        return "".join(out)
+
+    def _grow(self, n: int) -> None:
+        self.out_chars += n
+        if self.out_chars > self.max_chars:
+            raise MacroExpansionError(f"macro expansion grew the text past {self.max_chars} characters")
+
+    @staticmethod
+    def _call(macro: Macro, s: str, p: int, final: bool) -> tuple[str, int]:
+        """Read the macro's arguments at ``s[p:]``: ``(substituted body, end of the call)``."""
+        if macro.nargs == 0:
+            return macro.body, p
+        args = []
+        mandatory = macro.nargs
+        if macro.default is not None:
+            optional, p = _read_optional(s, p, final)
+            args.append(macro.default if optional is None else optional)
+            mandatory -= 1
+        for _ in range(mandatory):
+            arg, p = read_argument(s, p, final)
+            args.append(arg)
+
+        def substitute(m):
+            t = m.group(1)
+            if t == "#":
+                return "#"
+            k = int(t) - 1
+            return args[k] if k < len(args) else m.group()
+
+        return _PARAM.sub(substitute, macro.body), p
+
+
+def expand_macros(text: str, table: MacroTable, limits: MacroLimits = MacroLimits()) -> tuple[str, int]:
+    """``text`` with user macros expanded (verbatim parts untouched) and the definitions in it
+    removed; returns ``(text, number of expansions)``. Raises :class:`MacroExpansionError`."""
+    expander = _Expander(table, limits, len(text))
+    out = []
+    for kind, part in segments(text):
+        out.append(part if kind != "text" else expander.expand(part))
+    return "".join(out), expander.expansions
+
+
+# ---------------------------------------------------------------------------- cutting and the title
+
+_BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
+_SECTION = re.compile(r"\\(?:part|chapter|section)(?![A-Za-z@])\s*\*?\s*[\[{]")
+_BIBLIOGRAPHY = re.compile(
+    r"\\begin\s*\{(?:thebibliography|references)\}|\\bibliography(?![A-Za-z@])\s*\{"
+    r"|\\printbibliography(?![A-Za-z@])|\\end\s*\{document\}"
+    r"|\\(?:chapter|section)\s*\*?\s*\{\s*(?i:references|bibliography|literature\s+cited)\s*\}")
+_BIBSTYLE = re.compile(r"\\bibliographystyle\s*\{[^{}]*\}")
+_TITLE = re.compile(r"\\title(?![A-Za-z@])\s*(?:\[[^\]]*\])?\s*(?=\{)")
+
+
+def body_span(text: str) -> tuple[int, int] | None:
+    """``(start, end)`` of the body: from the first part/chapter/section after
+    ``\\begin{document}`` to the bibliography or ``\\end{document}``; None without a section."""
+    begin = _BEGIN_DOCUMENT.search(text)
+    start = _SECTION.search(text, begin.end() if begin else 0)
+    if start is None:
+        return None
+    end = _BIBLIOGRAPHY.search(text, start.end())
+    return start.start(), end.start() if end else len(text)
+
+
+def find_title(text: str) -> str | None:
+    """The raw argument of the first ``\\title{...}`` in ``text``."""
+    m = _TITLE.search(text)
+    if m is None:
+        return None
+    end = brace_end(text, m.end())
+    return text[m.end() + 1:end - 1] if end > 0 else None
+
+
+_DROP_WITH_ARGUMENT = re.compile(
+    r"\\(?:thanks|footnote|footnotemark|vspace|hspace|label|altaffilmark|inst|tnoteref|fnref)"
+    r"(?![A-Za-z])\s*\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
+_ESCAPED = re.compile(r"\\([&%$#_{}])")
+
+
+def plain_inline(latex: str) -> str:
+    """A short piece of LaTeX (a title) as plain text: notes and spacing dropped, commands
+    unwrapped, line breaks and ties made spaces; math is kept between its dollars."""
+    while True:
+        m = _DROP_WITH_ARGUMENT.search(latex)
+        if m is None:
+            break
+        end = brace_end(latex, m.end())
+        latex = latex[:m.start()] + (latex[end:] if end > 0 else "")
+    latex = latex.replace("\\\\", " ").replace("~", " ")
+    pieces = re.split(r"(\$[^$]*\$)", latex)
+    for k in range(0, len(pieces), 2):  # outside math
+        text = _ESCAPED.sub(lambda m: "\x00" + m.group(1), pieces[k])
+        text = re.sub(r"\\[A-Za-z]+\*?|\\.|[{}]", " ", text)
+        pieces[k] = text.replace("\x00", "")
+    return " ".join("".join(pieces).split())
+
+
+# ---------------------------------------------------------------------------- the whole cleaning
+
+@dataclasses.dataclass
+class CleanedPaper:
+    text: str
+    title: str | None
+    macros_defined: int
+    macros_expanded: int
+    macros_unexpanded: dict[str, str]
+
+
+def tidy(text: str) -> str:
+    """Trailing spaces off every line, at most one blank line in a row, no blank edges."""
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def clean_latex(text: str, limits: MacroLimits = MacroLimits()) -> CleanedPaper | None:
+    """A paper, its inputs resolved, as its cleaned body (None: it has no section). Comments are
+    stripped again (a no-op on what the arXiv reader gives). Raises :class:`MacroExpansionError`."""
+    text = strip_comments(text)
+    span = body_span(text)
+    if span is None:
+        return None
+    start, end = span
+    preamble = text[:start]
+    table = MacroTable()
+    collect_definitions(preamble, table)
+    raw_title = find_title(preamble)
+    title = None
+    if raw_title is not None:
+        title_table = MacroTable()
+        title_table.macros = dict(table.macros)
+        title = plain_inline(expand_macros(raw_title, title_table, limits)[0]) or None
+    body = _BIBSTYLE.sub("", text[start:end])
+    body, expanded = expand_macros(body, table, limits)
+    return CleanedPaper(tidy(body), title, table.defined, expanded, dict(sorted(table.unexpanded.items())))
+
+
+class LatexCleaner(Mapper):
+    """A resolved arXiv paper -> its body, cleaned (:func:`clean_latex`).
+
+    Meta added: ``title`` (when found), ``macros_defined``, ``macros_expanded`` and
+    ``macros_unexpanded`` (name -> reason). A paper without a section is dropped
+    (``no_section``); a macro expansion past its bounds is an ``error:macro_expansion_limit``
+    carrying the paper id.
+    """
+
+    name = "latex_clean"
+
+    def __init__(self, limits: MacroLimits = MacroLimits()):
+        self.limits = limits
+
+    def map(self, doc: Document) -> Document | Drop | BadInput:
+        try:
+            cleaned = clean_latex(doc["text"], self.limits)
+        except MacroExpansionError as exc:
+            return BadInput(MacroExpansionError.kind, doc["meta"].get("location", doc["id"]), str(exc), doc["id"])
+        if cleaned is None:
+            return Drop("no_section", doc)
+        meta = dict(doc["meta"])
+        if cleaned.title:
+            meta["title"] = cleaned.title
+        meta.update(macros_defined=cleaned.macros_defined, macros_expanded=cleaned.macros_expanded,
+                    macros_unexpanded=cleaned.macros_unexpanded)
+        return replace(doc, text=cleaned.text, meta=meta)
