@@ -1,0 +1,397 @@
+"""Stack Exchange (2% of LLaMA): "We kept the data from the 28 largest websites, removed the HTML
+tags from text and sorted the answers by score (from highest to lowest)."
+
+Inputs: a site's ``Posts.xml`` (``coffee.stackexchange.com-Posts.xml``, or ``Posts.xml`` in a
+folder named after the site; ``.gz``/``.bz2``/``.xz``/``.zst`` too) or the site's dump archive
+as the Internet Archive ships it (``coffee.stackexchange.com.7z``, ``stackoverflow.com-Posts.7z``),
+read with py7zr without extracting to disk. The site is the file name without ``-Posts``, the
+archive or compression suffixes.
+
+Reading streams the file: the dumps hold one ``<row .../>`` element per line (newlines inside a
+post are ``&#xA;``), so each row is parsed alone with lxml. A row that is not well-formed XML, or
+lacks an integer ``Id``/``PostTypeId``/``Score`` (or an answer its ``ParentId``), is an
+``error:malformed_row`` at ``file:line`` and the next rows are read as usual (lxml's iterparse
+stops at the first broken row, or with ``recover`` swallows the rows after it). Posts other than
+questions and answers (tag wikis, moderator nominations...) are dropped as ``post_type=N``.
+
+Steps:
+
+1. ``top_sites`` (global): posts (questions and answers) are counted per site over all inputs;
+   sites are ranked by that count (ties by name) and the ``top_sites`` largest kept (0 keeps
+   all). Posts of other sites are dropped as ``not_top_sites``; per-site meta sites
+   (``*.meta.stackexchange.com``, ``meta.*``) as ``meta_site`` unless ``include_meta_sites``.
+2. ``html_to_text``: each post body, HTML to text (:mod:`llamacorpus.filters.html_text`).
+3. ``join_answers`` (global): posts are grouped by (site, question id) with a GroupByKey, so an
+   answer may come before its question, in another bundle or another file. A question becomes one
+   document; its answers are folded into it (counted as ``answer_merged``: their text is in the
+   question's document), answers whose question is absent as ``orphan_answer``, a post seen twice
+   (the same site given twice) as ``duplicate_post``.
+4. ``min_chars`` when set.
+
+Document layout (plain text)::
+
+    Question: <title>
+
+    <question body>
+
+    Answer:
+    <best answer body>
+
+    Answer:
+    <next answer body>
+
+Answers are sorted by their score as a number, highest first (RedPajama compared the strings, so
+"9" came before "10"); equal scores put the accepted answer first, then the older (lower id).
+
+Document id ``stackexchange/<site>/<question id>``. Meta: ``site``, ``question_id``, ``url``
+(``https://<site>/questions/<id>``), ``title``, ``score`` (the question's), ``answer_count``
+(answers in the document), ``accepted_answer_id`` (None without one), ``tags``, ``timestamp``
+(the question's CreationDate), ``answer_ids`` and ``answer_scores`` (in document order) and
+``site_rank`` (1 = the largest site among the inputs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import queue
+import re
+import threading
+from typing import Iterator
+
+import apache_beam as beam
+from lxml import etree
+
+from llamacorpus import fileio
+from llamacorpus.beam_steps import GlobalStep, StepOutputs, decide
+from llamacorpus.document import Document, make_document, with_meta
+from llamacorpus.filters.html_text import HtmlToText
+from llamacorpus.filters.length import MinChars
+from llamacorpus.sources.base import RunContext, Source, SourceConfig
+from llamacorpus.steps import BadInput, Drop
+
+QUESTION, ANSWER = 1, 2
+
+
+@dataclasses.dataclass
+class StackExchangeConfig(SourceConfig):
+    #: keep the N sites with the most posts (questions + answers) among the inputs; 0 keeps all
+    top_sites: int = 28
+    #: rank and keep per-site meta sites (discussion about the site itself) too
+    include_meta_sites: bool = False
+
+    def check(self):
+        super().check()
+        self.require(self.top_sites >= 0, "top_sites", "must be >= 0")
+
+
+# ---------------------------------------------------------------------------- reading rows
+
+_COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zstd")
+_POSTS_SUFFIX = re.compile(r"[-_.]?posts$", re.IGNORECASE)
+
+
+def site_name(path: str) -> str:
+    """``.../coffee.stackexchange.com-Posts.xml`` -> ``coffee.stackexchange.com`` (also ``.7z``
+    archives, compressed files, and ``<site>/Posts.xml``)."""
+    parts = path.rstrip("/").split("/")
+    name = parts[-1]
+    for suffix in (*_COMPRESSION, ".xml", ".7z"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    name = _POSTS_SUFFIX.sub("", name)
+    if not name and len(parts) > 1:  # <site>/Posts.xml
+        return site_name(parts[-2])
+    return name
+
+
+def parse_tags(tags: str) -> list[str]:
+    """``<a><b>`` (older dumps) or ``|a|b|`` (newer ones) -> ``["a", "b"]``."""
+    return [t for t in re.split(r"[<>|]+", tags or "") if t]
+
+
+def _int(attrs, key: str, default=None) -> int:
+    value = attrs.get(key)
+    if value is None:
+        if default is None:
+            raise ValueError(f"no {key}")
+        return default
+    return int(value)
+
+
+def parse_row(line: bytes, site: str, location: str, parser) -> Document | Drop | BadInput | None:
+    """One line of Posts.xml -> a post document, a Drop, a BadInput, or None (not a row)."""
+    stripped = line.strip()
+    if not stripped.startswith(b"<row"):
+        return None
+    try:
+        attrs = etree.fromstring(stripped, parser).attrib
+    except etree.XMLSyntaxError as exc:
+        return BadInput("malformed_row", location, f"XMLSyntaxError: {exc}")
+    try:
+        post_id, post_type = _int(attrs, "Id"), _int(attrs, "PostTypeId")
+        score = _int(attrs, "Score", 0)
+        if post_type not in (QUESTION, ANSWER):
+            return Drop(f"post_type={post_type}", location=location)
+        question_id = post_id if post_type == QUESTION else _int(attrs, "ParentId")
+        accepted = _int(attrs, "AcceptedAnswerId", 0) or None
+    except ValueError as exc:
+        return BadInput("malformed_row", location, f"missing or non-integer attribute: {exc}")
+    meta = {"site": site, "post_id": post_id, "question_id": question_id, "score": score,
+            "post_type": "question" if post_type == QUESTION else "answer", "location": location}
+    if post_type == QUESTION:
+        meta.update(title=attrs.get("Title", ""), tags=parse_tags(attrs.get("Tags", "")),
+                    accepted_answer_id=accepted, timestamp=attrs.get("CreationDate", ""))
+    return make_document("stackexchange", f"{site}/{post_id}", attrs.get("Body", ""), **meta)
+
+
+def row_parser() -> etree.XMLParser:
+    """A parser for one row: no DTD, no entity expansion, no network."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+
+
+# ---------------------------------------------------------------------------- 7z archives, streamed
+
+_DONE = object()
+QUEUE_CHUNK = 1 << 20  # bytes per queued piece
+QUEUE_PIECES = 8  # pieces in flight: memory is py7zr's decompression block (<= 128 MB) + 8 MB
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _QueueWriter:
+    """What py7zr writes the member into (a ``py7zr.io.Py7zIO``): chunks onto a bounded queue."""
+
+    def __init__(self, chunks: queue.Queue, cancelled: threading.Event):
+        self.chunks, self.cancelled, self._size = chunks, cancelled, 0
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        for start in range(0, len(view), QUEUE_CHUNK):  # py7zr hands over blocks of up to 128 MB
+            piece = bytes(view[start:start + QUEUE_CHUNK])
+            while True:
+                if self.cancelled.is_set():
+                    raise _Cancelled()
+                try:
+                    self.chunks.put(piece, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        self._size += len(view)
+        return len(view)
+
+    def read(self, size=None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        pass
+
+
+class _QueueReader(io.RawIOBase):
+    """The consuming end: a readable stream over the queue's chunks."""
+
+    def __init__(self, chunks: queue.Queue):
+        self.chunks, self.pending, self.done = chunks, b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending and not self.done:
+            item = self.chunks.get()
+            if item is _DONE:
+                self.done = True
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                self.pending = item
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+def seven_zip_lines(path: str, member_suffix: str = "posts.xml") -> Iterator[bytes]:
+    """The lines of the archive member named ``Posts.xml``, decompressed in a thread into a small
+    queue: memory stays bounded (py7zr's block of at most 128 MB, plus the queue) whatever the
+    member's size, and nothing is written to disk."""
+    import py7zr
+    from py7zr.io import WriterFactory
+
+    chunks: queue.Queue = queue.Queue(maxsize=QUEUE_PIECES)
+    cancelled = threading.Event()
+
+    class Factory(WriterFactory):
+        def create(self, filename):
+            return _QueueWriter(chunks, cancelled)
+
+    with fileio.open_raw(path) as raw, py7zr.SevenZipFile(raw, mode="r") as archive:
+        targets = [n for n in archive.getnames() if n.lower().rsplit("/", 1)[-1] == member_suffix]
+        if not targets:
+            raise FileNotFoundError(f"{path}: no Posts.xml in the archive")
+
+        def produce():
+            try:
+                archive.extract(targets=targets[:1], factory=Factory())
+            except _Cancelled:
+                return
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading side
+                chunks.put(exc)
+            chunks.put(_DONE)
+
+        thread = threading.Thread(target=produce, name="py7zr-posts", daemon=True)
+        thread.start()
+        try:
+            yield from io.BufferedReader(_QueueReader(chunks), buffer_size=1 << 20)
+        finally:
+            cancelled.set()
+            while thread.is_alive():  # let a blocked writer see the cancellation
+                try:
+                    chunks.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            thread.join()
+
+
+def post_lines(path: str) -> Iterator[bytes]:
+    if path.lower().endswith(".7z"):
+        yield from seven_zip_lines(path)
+    else:
+        with fileio.open_decompressed(path) as f:
+            yield from f
+
+
+# ---------------------------------------------------------------------------- site selection
+
+def is_meta_site(site: str) -> bool:
+    return site.startswith("meta.") or ".meta." in site
+
+
+def rank_sites(counts: list[tuple[str, int]], top: int, include_meta: bool) -> dict[str, int | str]:
+    """site -> its rank (1 = most posts) when kept, else the drop reason."""
+    decisions: dict[str, int | str] = {}
+    eligible = []
+    for site, count in counts:
+        if not include_meta and is_meta_site(site):
+            decisions[site] = "meta_site"
+        else:
+            eligible.append((site, count))
+    for rank, (site, _) in enumerate(sorted(eligible, key=lambda sc: (-sc[1], sc[0])), start=1):
+        decisions[site] = rank if top == 0 or rank <= top else "not_top_sites"
+    return decisions
+
+
+def _site_decision(doc: Document, ranks: dict) -> tuple:
+    rank = ranks[doc["meta"]["site"]]
+    return (doc, Drop(rank, doc)) if isinstance(rank, str) else (doc, with_meta(doc, site_rank=rank))
+
+
+class TopSites(GlobalStep):
+    """Keep the posts of the N largest sites by post count among the inputs."""
+
+    name_ = "top_sites"
+
+    def __init__(self, source: str, top: int, include_meta: bool):
+        super().__init__(source)
+        self.top, self.include_meta = top, include_meta
+
+    def expand(self, posts) -> StepOutputs:
+        ranks = (posts
+                 | "Site" >> beam.Map(lambda d: d["meta"]["site"])
+                 | "Count" >> beam.combiners.Count.PerElement()
+                 | "All" >> beam.combiners.ToList()
+                 | "Rank" >> beam.Map(rank_sites, self.top, self.include_meta))
+        decisions = posts | "Site decision" >> beam.Map(_site_decision, beam.pvalue.AsSingleton(ranks))
+        return decide(decisions, self.source, self.step_name)
+
+
+# ---------------------------------------------------------------------------- questions with answers
+
+def answer_order(answer: Document, accepted: int | None) -> tuple:
+    meta = answer["meta"]
+    return -meta["score"], meta["post_id"] != accepted, meta["post_id"]
+
+
+def thread_text(title: str, question: str, answers: list[str]) -> str:
+    parts = [f"Question: {title.strip()}".rstrip()]
+    if question.strip():
+        parts.append(question.strip())
+    parts.extend(f"Answer:\n{a.strip()}" for a in answers if a.strip())
+    return "\n\n".join(parts)
+
+
+def assemble_thread(element) -> Iterator[tuple]:
+    """``((site, question id), posts)`` -> ``(post, decision)`` for every post: the question's
+    decision is the question's document, its answers' ``answer_merged``."""
+    (site, question_id), posts = element
+    unique: dict[int, Document] = {}
+    for post in sorted(posts, key=lambda p: (p["meta"]["post_id"], p["meta"]["location"])):
+        if post["meta"]["post_id"] in unique:
+            yield post, Drop("duplicate_post", post)
+        else:
+            unique[post["meta"]["post_id"]] = post
+    question = unique.get(question_id)
+    answers = [p for p in unique.values() if p["meta"]["post_type"] == "answer"]
+    if question is None or question["meta"]["post_type"] != "question":
+        for post in unique.values():
+            yield post, Drop("orphan_answer", post)
+        return
+    qmeta = question["meta"]
+    answers.sort(key=lambda a: answer_order(a, qmeta["accepted_answer_id"]))
+    doc = make_document(
+        "stackexchange", f"{site}/{question_id}",
+        thread_text(qmeta["title"], question["text"], [a["text"] for a in answers]),
+        site=site, question_id=question_id, url=f"https://{site}/questions/{question_id}",
+        title=qmeta["title"], score=qmeta["score"], answer_count=len(answers),
+        accepted_answer_id=qmeta["accepted_answer_id"], tags=qmeta["tags"], timestamp=qmeta["timestamp"],
+        answer_ids=[a["meta"]["post_id"] for a in answers], answer_scores=[a["meta"]["score"] for a in answers],
+        site_rank=qmeta.get("site_rank"), location=qmeta["location"])
+    yield question, doc
+    for answer in answers:
+        yield answer, Drop("answer_merged", answer)
+
+
+class JoinAnswers(GlobalStep):
+    """Posts -> one document per question with its answers (a GroupByKey on the question id)."""
+
+    name_ = "join_answers"
+
+    def expand(self, posts) -> StepOutputs:
+        threads = (posts
+                   | "Key" >> beam.Map(lambda d: ((d["meta"]["site"], d["meta"]["question_id"]), d))
+                   | "Group" >> beam.GroupByKey()
+                   | "Assemble" >> beam.FlatMap(assemble_thread))
+        return decide(threads, self.source, self.step_name)
+
+
+# ---------------------------------------------------------------------------- the source
+
+class StackExchange(Source):
+    name = "stackexchange"
+    Config = StackExchangeConfig
+    default_inputs = ("stackexchange/*-Posts.xml",)
+
+    def read(self, cfg: StackExchangeConfig, path: str) -> Iterator:
+        site = site_name(path)
+        parser = row_parser()
+        for number, line in enumerate(post_lines(path), start=1):
+            item = parse_row(line, site, f"{path}:{number}", parser)
+            if item is not None:
+                yield item
+
+    def steps(self, cfg: StackExchangeConfig, ctx: RunContext) -> list:
+        steps = [TopSites(self.name, cfg.top_sites, cfg.include_meta_sites), HtmlToText(), JoinAnswers(self.name)]
+        return steps + [MinChars(cfg.min_chars)] if cfg.min_chars else steps
+
+
+SOURCE = StackExchange()
