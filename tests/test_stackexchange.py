@@ -182,6 +182,8 @@ def minimal_posts(rows: list[str]) -> bytes:
 def test_scores_nine_and_ten_and_answers_before_their_question(tmp_path):
     """A hand-made site (the fixtures have no question with answers scored exactly 9 and 10):
     answers come before the question in the file and in another file of the same site."""
+    for path in (COFFEE, BEER):
+        assert not any({9, 10} <= {score for score, _ in a} for a in raw_answers(path).values())
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "tiny.stackexchange.com-Posts.xml").write_bytes(minimal_posts([

@@ -474,11 +474,12 @@ class _Expander:
                 if macro is None:
                     out.append(token)
                     after_word = name.isalpha()
+                    self._grow(len(token))
                     frame[1] = m.end()
                     continue
                 body, end = self._call(macro, s, m.end(), final=len(stack) == 1)
             except _NeedMore:
-                top, k = stack.pop()
+                top, _ = stack.pop()
                 below, b = stack.pop()
                 stack.append([top[j:] + below[b:], 0])
                 continue
