@@ -1,0 +1,472 @@
+"""The run report: built from a real pipeline run on the fixtures (every section present, its
+numbers equal to run.json's, dropped text escaped, self-contained), and opened in headless
+Chromium (no console error, plots that are images with content)."""
+import base64
+import copy
+import dataclasses
+import fcntl
+import io
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+import yaml
+from lxml import etree, html as lxml_html
+from PIL import Image, ImageStat
+
+from helpers import FIXTURES
+from llamacorpus import cli
+from llamacorpus.filters.perplexity import PerplexityConfig
+from llamacorpus.pipeline import report, report_data as rd, report_html
+from llamacorpus.pipeline.run import main as run_main
+
+#: the sources with a module on main, run on their fixtures (add each source as it lands)
+RECIPE_SOURCES = {
+    "commoncrawl": {"inputs": ["commoncrawl/*.warc.wet.gz", "commoncrawl/*.warc.gz"], "languages": ["en", "de"]},
+    "c4": {"inputs": ["c4/*.json.gz"], "min_chars": 300},
+    "books": {"inputs": ["books/*.txt"]},
+}
+WEIGHTS = {"commoncrawl": {"proportion": 0.7, "epochs": 1.1}, "c4": {"proportion": 0.15, "epochs": 1.06},
+           "books": {"proportion": 0.15, "epochs": 2.23}}
+
+
+#: the perplexity step scores English with the fixture SentencePiece model and KenLM ARPA (real
+#: libraries, small models); the classifier trains on Wikipedia references, not in this run
+PERPLEXITY_LANDED = "models_dir" in {f.name for f in dataclasses.fields(PerplexityConfig)}
+
+
+def lm_dir(root):
+    """The fixture models under CCNet's per-language names."""
+    lm = root / "lm"
+    lm.mkdir()
+    shutil.copy(FIXTURES / "models" / "botchan_en_unigram_1000.model", lm / "en.sp.model")
+    shutil.copy(FIXTURES / "models" / "kenlm_test.arpa", lm / "en.arpa")
+    return lm
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    """One real run of the sources above with the mix stage; the run itself writes report.html."""
+    root = tmp_path_factory.mktemp("report")
+    sources = copy.deepcopy(RECIPE_SOURCES)
+    sources["commoncrawl"]["classifier"] = {"enabled": False}
+    sources["commoncrawl"]["perplexity"] = ({"models_dir": str(lm_dir(root)), "lm_model": "{lang}.arpa",
+                                             "languages": ["en"]} if PERPLEXITY_LANDED else {"enabled": False})
+    recipe = root / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "report-fixtures", "description": "the report test's run", "input_root": str(FIXTURES),
+        "output": str(root / "out"), "run": list(sources), "sources": sources,
+        "mixture": {"enabled": True, "weights": WEIGHTS},
+        "tokenizer": {"vocab_size": 1000, "sample_chars": 2_000_000},
+        "shards": {"tokens_per_shard": 1_000_000}}))
+    assert run_main(["--recipe", str(recipe)]) == 0
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def run(out):
+    return json.loads((out / "stats" / "run.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def page(out):
+    return lxml_html.fromstring((out / "report.html").read_bytes())
+
+
+def cells(row) -> list:
+    return row.xpath("./td")
+
+
+def value(cell):
+    """A numeric cell's exact value (``data-value``) as a number, or None when empty."""
+    raw = cell.get("data-value")
+    return None if raw in (None, "") else float(raw)
+
+
+def table_rows(page, table_id: str, key: str) -> dict:
+    table = page.get_element_by_id(table_id)
+    return {tr.get(key): cells(tr) for tr in table.xpath("./tbody/tr")}
+
+
+# ---------------------------------------------------------------------------- the page
+
+@pytest.mark.slow
+def test_run_writes_the_report_and_stats_prints_the_table(out, run, capsys):
+    assert (out / "report.html").stat().st_size > 10_000
+    (out / "report.html").unlink()
+    assert cli.main(["stats", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (out / "report.html").exists() and f"report: {out}/report.html" in printed
+    lines = printed.splitlines()
+    for name, s in run["sources"].items():
+        row = next(line for line in lines if line.startswith(name + " "))
+        mix = rd.mixture_rows(run)[name]
+        # documents in and out, tokens out, target and realised share
+        assert f"{s['documents_in']:,}" in row and f"{s['documents_out']:,}" in row
+        assert rd.human(rd.tokens_out(run, name)) in row
+        assert rd.percent(mix["target_share"]) in row and rd.percent(mix["realised_share"]) in row
+        for step in s["steps"]:  # the funnel by step and reason
+            for reason, n in step["dropped"].items():
+                assert f"{reason}={n:,}" in printed
+    assert cli.main(["stats", str(out / "nowhere")]) == 2
+    assert "run.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_every_section_is_present(page, run):
+    for ident in report_html.RUN_SECTIONS:
+        assert page.get_element_by_id(ident) is not None
+    expected = {"funnel", "lengths", "languages", "dedup", "dropped", "errors"}
+    for source in run["sources"]:
+        ids = report_html.source_section_ids(source, run)
+        assert {f"{source}-{p}" for p in expected} <= set(ids)
+        for ident in ids:
+            section = page.get_element_by_id(ident)
+            assert section.xpath(".//h2|.//h3"), ident
+        toc = page.get_element_by_id("toc")
+        assert toc.xpath(f".//a[@href='#source-{source}']")
+    for ident in ("commoncrawl-perplexity", "commoncrawl-classifier"):  # expected for Common Crawl
+        assert page.get_element_by_id(ident) is not None
+    # Common Crawl: per-language table, language-score histogram with its threshold, line dedup
+    assert page.get_element_by_id("commoncrawl-languages-table") is not None
+    assert page.get_element_by_id("dist-commoncrawl-langid-language_score") is not None
+    assert page.get_element_by_id("commoncrawl-dedup-table") is not None
+    if PERPLEXITY_LANDED:  # the perplexity histogram and its cut-offs per language
+        assert page.get_element_by_id("dist-commoncrawl-perplexity-perplexity") is not None
+        assert page.get_element_by_id("commoncrawl-perplexity-cutoffs-table") is not None
+    # Books: the near-duplicate clusters and their measured overlaps
+    assert page.get_element_by_id("near_duplicates_books-clusters-table") is not None
+    assert page.get_element_by_id("near_duplicates_books-pairs-table") is not None
+    # C4 has no token-length distribution in run.json yet: the section says so instead of failing
+    lengths = page.get_element_by_id("c4-lengths").text_content()
+    assert "Not in this run" in lengths and "c4/output/tokens" in lengths
+
+
+@pytest.mark.slow
+def test_overview_and_mixture_numbers_equal_run_json(page, run):
+    rows = table_rows(page, "overview-table", "data-source")
+    mix = rd.mixture_rows(run)
+    for name, s in run["sources"].items():
+        c = rows[name]
+        assert c[0].text_content() == name
+        assert [value(x) for x in c[1:4]] == [s["records_read"], s["documents_in"], s["documents_out"]]
+        assert c[2].text_content() == f"{s['documents_in']:,}"
+        assert value(c[4]) == pytest.approx(s["documents_out"] / s["documents_in"])
+        assert value(c[6]) == mix[name]["available_tokens"] + run["mixture"]["validation"]["planned"].get(name, {}).get("tokens", 0)
+        assert [value(x) for x in c[7:10]] == [s["bytes_in"], s["bytes_out"], sum(s["errors"].values())]
+        assert value(c[10]) == pytest.approx(mix[name]["target_share"])
+        assert value(c[11]) == pytest.approx(mix[name]["realised_share"])
+    total = rows[""]
+    assert [value(x) for x in total[1:4]] == [run["totals"][k] for k in ("records_read", "documents_in", "documents_out")]
+    mrows = table_rows(page, "mixture-table", "data-source")
+    for r in run["mixture"]["sources"]:
+        c = mrows[r["source"]]
+        assert value(c[1]) == r["available_tokens"] and value(c[5]) == r["planned_tokens"]
+        assert value(c[8]) == r["realised_tokens"] and value(c[9]) == r["realised_documents"]
+        assert value(c[3]) == pytest.approx(r["target_share"]) and value(c[10]) == pytest.approx(r["realised_share"])
+        assert c[11].text_content() == ("yes" if r["within_sampling_error"] else "no")
+
+
+@pytest.mark.slow
+def test_funnel_languages_dedup_and_distributions_equal_run_json(page, run):
+    for name, s in run["sources"].items():
+        rows = table_rows(page, f"{name}-funnel-table", "data-step")
+        assert list(rows) == [step["step"] for step in s["steps"]]
+        for step in s["steps"]:
+            c = rows[step["step"]]
+            assert [value(x) for x in c[1:4]] == [step["in"], step["kept"], step["dropped_total"]]
+            assert value(c[5]) == step["errors_total"] and value(c[8]) == step["chars_out"]
+            shown = c[4].text_content()
+            for reason, n in step["dropped"].items():
+                assert f"{reason}: {n:,}" in shown
+        for key, dist in rd.distributions_of(run, name).items():
+            block = page.get_element_by_id(report_html.slug(f"dist-{name}/{key}"))
+            c = block.xpath(".//table/tbody/tr/td")
+            assert value(c[0]) == dist["count"] and value(c[1]) == pytest.approx(dist["mean"])
+            assert value(c[2]) == dist["min"] and value(c[6]) == dist["max"]
+            assert value(c[4]) == dist["quantiles"][50]
+    langid = next(step for step in run["sources"]["commoncrawl"]["steps"] if step["step"] == "langid")
+    lrows = table_rows(page, "commoncrawl-languages-table", "data-language")
+    assert set(lrows) == set(langid["by_language"])
+    last = run["sources"]["commoncrawl"]["steps"][-1]  # documents out per language: kept by the last step
+    for lang, outcomes in langid["by_language"].items():
+        assert value(lrows[lang][1]) == sum(outcomes.values())
+        assert value(lrows[lang][-1]) == last["by_language"].get(lang, {}).get("kept", 0)
+    line = next(step for step in run["sources"]["commoncrawl"]["steps"] if step["step"] == "line_dedup")
+    drow = table_rows(page, "commoncrawl-dedup-table", "data-step")["line_dedup"]
+    assert value(drow[4]) == line["counters"]["lines_in"] and value(drow[5]) == line["counters"]["lines_removed"]
+    for name, rep in rd.perplexity_cutoffs(run, "commoncrawl"):
+        crows = table_rows(page, "commoncrawl-perplexity-cutoffs-table", "data-language")
+        assert set(crows) == set(rep["languages"])
+        for lang, entry in rep["languages"].items():
+            assert [value(c) for c in crows[lang][1:]] == [*entry["cutoffs"], entry["documents"]]
+    near = run["step_reports"]["near_duplicates_books"]
+    pairs = page.get_element_by_id("near_duplicates_books-pairs-table").xpath("./tbody/tr")
+    assert len(pairs) == len(near["candidate_pairs"])
+    measured = {(p["a"], p["b"]): p["containment"] for p in near["candidate_pairs"]}
+    for tr in pairs:
+        c = cells(tr)
+        assert value(c[2]) == pytest.approx(measured[(c[0].text_content(), c[1].text_content())])
+
+
+@pytest.mark.slow
+def test_dropped_samples_come_from_rejected_and_are_escaped(page, run, out):
+    for name, s in run["sources"].items():
+        for reason in {r.split(":", 1)[1] for r in s["dropped"]}:
+            block = page.get_element_by_id(f"{name}-dropped-{report_html.slug(reason)}")
+            with open(out / "rejected" / name / f"{reason}.jsonl", encoding="utf-8") as f:
+                records = [json.loads(line) for line in f if line.strip()][:report.SAMPLES_PER_REASON]
+            shown = block.xpath(".//div[@class='sample']")
+            assert len(shown) == len(records) > 0
+            for div, record in zip(shown, records):
+                text = div.xpath("./pre")[0].text_content()
+                expected = record["text"][:report_html.SAMPLE_TEXT_CHARS] or "(no text)"
+                assert text.startswith(expected)
+                assert record["id"] in div.xpath("./div[@class='head']")[0].text_content()
+
+
+def test_markup_in_dropped_text_stays_text():
+    nasty = '</pre><script>alert("x")</script><img src="http://example.com/x.png"> & <b>bold</b>'
+    block = report_html.sample_block({"id": "c4/<id>", "chars": len(nasty), "text": nasty,
+                                      "meta": {"url": 'http://a.example/?q="<x>"'}})
+    tree = lxml_html.fromstring(block)
+    assert not tree.xpath("//script|//img|//pre//b")
+    assert tree.xpath("//pre")[0].text_content() == nasty
+    assert "c4/<id>" in tree.text_content() and '"<x>"' in tree.text_content()
+
+
+@pytest.mark.slow
+def test_page_is_self_contained(out):
+    text = (out / "report.html").read_text(encoding="utf-8")
+    tree = lxml_html.fromstring(text.encode("utf-8"))
+    assert not tree.xpath("//script|//link|//iframe|//object|//embed")
+    images = tree.xpath("//img")
+    assert len(images) >= 10
+    for img in images:
+        src = img.get("src")
+        assert src.startswith("data:image/svg+xml;base64,")
+        svg = etree.fromstring(base64.b64decode(src.split(",", 1)[1]))
+        assert svg.tag.endswith("svg") and len(svg.xpath("//*[local-name()='path']")) > 10
+    for a in tree.xpath("//a[@href]"):
+        target = a.get("href")
+        assert target.startswith("#") and tree.get_element_by_id(target[1:]) is not None
+    assert "http://" not in "".join(tree.xpath("//style/text()")) and "@import" not in text
+
+
+@pytest.mark.slow
+def test_sections_without_data_say_not_in_this_run(run, out, tmp_path):
+    bare = copy.deepcopy(run)
+    bare["mixture"], bare["step_reports"] = {}, {}
+    bare["distributions"] = {k: v for k, v in bare["distributions"].items() if not k.startswith("commoncrawl/")}
+    for step in bare["sources"]["commoncrawl"]["steps"]:
+        step["by_language"] = {}
+    tree = lxml_html.fromstring(report_html.page(bare, str(out), {}, {}))
+    for ident in ("mixture", "commoncrawl-lengths", "commoncrawl-languages", "commoncrawl-perplexity",
+                  "commoncrawl-classifier"):
+        assert "Not in this run" in tree.get_element_by_id(ident).text_content(), ident
+    assert value(table_rows(tree, "overview-table", "data-source")["c4"][6]) is None
+    # dropped samples missing from rejected/ are said to be missing
+    assert "Not in this run" in tree.get_element_by_id("c4-dropped-too_short").text_content()
+
+
+# ---------------------------------------------------------------------------- pure parts on run.json
+
+@pytest.mark.slow
+def test_histogram_bars_cover_the_distribution(run):
+    chars = rd.histogram_bars(run["distributions"]["c4/output/chars"])
+    assert chars.log_x and sum(chars.counts) == run["distributions"]["c4/output/chars"]["count"]
+    assert all(lo < hi for lo, hi in zip(chars.lows, chars.highs)) and chars.lows == sorted(chars.lows)
+    assert chars.lows[0] <= 300 < chars.highs[0]  # min_chars=300: the smallest document
+    score = rd.histogram_bars(run["distributions"]["commoncrawl/langid/language_score"])
+    assert not score.log_x and all(0 <= lo < hi <= 1 for lo, hi in zip(score.lows, score.highs))
+
+
+@pytest.mark.slow
+def test_thresholds_from_recipe_and_step_reports(run):
+    assert [t.value for t in rd.thresholds(run, "commoncrawl", "langid", "language_score")] == [0.5]
+    assert [t.value for t in rd.thresholds(run, "c4", "output", "chars")] == [300]
+    assert rd.thresholds(run, "books", "output", "chars") == []  # min_chars 0: no filter, no line
+    assert [t.value for t in rd.thresholds(run, "books", "near_dedup", "containment")] == [0.9]
+    with_cutoffs = copy.deepcopy(run)  # CCNet's published English cut-offs, as a `cutoffs: table` run writes them
+    with_cutoffs["step_reports"]["perplexity_cutoffs"] = {
+        "source": "commoncrawl", "cutoffs_from": "table", "languages": {"en": {"cutoffs": [340.0, 520.0]}}}
+    got = rd.thresholds(with_cutoffs, "commoncrawl", "perplexity", "perplexity")
+    assert [(t.label, t.value) for t in got] == [("en: head < 340", 340.0), ("en: middle < 520", 520.0)]
+    assert rd.recipe_keys_for("alnum_fraction") >= {"min_alnum_fraction"}
+    assert "max_line_length" in rd.recipe_keys_for("max_line_length")
+
+
+def test_categories_from_reasons_and_counters():
+    run = {"sources": {"github": {"steps": [
+        {"step": "license", "in": 10, "kept": 6, "dropped": {"license=gpl-2.0": 3, "license=none": 1},
+         "errors": {}, "counters": {"kept_license=mit": 4, "kept_license=apache-2.0": 2}}]}},
+        "categories": {"github/output/license": {"mit": 4, "apache-2.0": 1}}}
+    columns = rd.categories(run, "github", "license")
+    assert columns == {"output": {"mit": 4, "apache-2.0": 1}, "dropped at license": {"gpl-2.0": 3, "none": 1},
+                       "license kept_license": {"mit": 4, "apache-2.0": 2}}
+    names, rows = rd.category_table(columns)
+    assert rows[0] == ("mit", [4, None, 4]) and {v for v, _ in rows} == {"mit", "apache-2.0", "gpl-2.0", "none"}
+
+
+# ---------------------------------------------------------------------------- headless Chromium
+
+class DevTools:
+    """Chromium's DevTools protocol over ``--remote-debugging-pipe`` (fd 3 in, fd 4 out, messages
+    ending in NUL), with the standard library only."""
+
+    def __init__(self, chromium: str, profile: str, timeout: float = 60.0):
+        self.timeout, self.events, self.next_id, self.buffer = timeout, [], 0, b""
+        to_child_r, self.to_child = os.pipe()
+        self.from_child, from_child_w = os.pipe()
+
+        def wire():  # in the child: the two pipe ends become fds 3 and 4
+            a = fcntl.fcntl(to_child_r, fcntl.F_DUPFD, 10)
+            b = fcntl.fcntl(from_child_w, fcntl.F_DUPFD, 10)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.proc = subprocess.Popen(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
+             "--hide-scrollbars", f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=wire, pass_fds=(3, 4))
+        os.close(to_child_r)
+        os.close(from_child_w)
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self.to_child, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._read()
+            if reply.get("id") == self.next_id:
+                assert "error" not in reply, f"{method}: {reply['error']}"
+                return reply["result"]
+            self.events.append(reply)
+
+    def wait_for(self, method: str) -> dict:
+        for event in self.events:
+            if event.get("method") == method:
+                return event
+        while True:
+            event = self._read()
+            self.events.append(event)
+            if event.get("method") == method:
+                return event
+
+    def _read(self) -> dict:
+        while b"\0" not in self.buffer:
+            ready, _, _ = select.select([self.from_child], [], [], self.timeout)
+            assert ready, f"Chromium did not answer within {self.timeout} s"
+            chunk = os.read(self.from_child, 1 << 20)
+            assert chunk, "Chromium closed the DevTools pipe"
+            self.buffer += chunk
+        raw, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def close(self):
+        try:
+            self.call("Browser.close")
+        finally:
+            self.proc.wait(timeout=30)
+            os.close(self.to_child)
+            os.close(self.from_child)
+
+
+PAGE_FACTS = """JSON.stringify({
+  height: document.documentElement.scrollHeight,
+  scripts: document.scripts.length,
+  sections: Array.from(document.querySelectorAll('section[id]')).map(s => s.id),
+  images: Array.from(document.images).map(i => {
+    const r = i.getBoundingClientRect();
+    return {complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
+            x: r.left + window.scrollX, y: r.top + window.scrollY, w: r.width, h: r.height};
+  })
+})"""
+
+
+def open_in_chromium(path, width: int = 1200) -> tuple[dict, list[str], Image.Image]:
+    """Load ``path`` in headless Chromium: (facts about the page, console/log errors, full-page
+    screenshot)."""
+    chromium = shutil.which("chromium")
+    with tempfile.TemporaryDirectory() as profile:
+        browser = DevTools(chromium, profile)
+        try:
+            target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page", "Runtime", "Log", "Network"):
+                browser.call(f"{domain}.enable", session=session)
+            browser.call("Emulation.setDeviceMetricsOverride",
+                         {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session)
+            browser.call("Page.navigate", {"url": path.as_uri()}, session)
+            browser.wait_for("Page.loadEventFired")
+            facts = json.loads(browser.call("Runtime.evaluate", {"expression": PAGE_FACTS, "returnByValue": True},
+                                            session)["result"]["value"])
+            shot = browser.call("Page.captureScreenshot", {
+                "format": "png", "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": facts["height"], "scale": 1}}, session)
+        finally:
+            browser.close()
+    errors = []
+    for event in browser.events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            errors.append("Uncaught " + json.dumps(params.get("exceptionDetails", {}))[:500])
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            errors.append("console: " + json.dumps(params.get("args", []))[:500])
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            errors.append("log: " + params["entry"].get("text", ""))
+        elif method == "Network.requestWillBeSent":
+            url = params.get("request", {}).get("url", "")
+            if not url.startswith(("data:", "file:", "about:")):
+                errors.append(f"external request: {url}")
+    return facts, errors, Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("L")
+
+
+def has_content(image: Image.Image) -> bool:
+    """Not blank: the pixels vary, and a fair share of them is not background."""
+    stat = ImageStat.Stat(image)
+    inked = sum(n for level, n in enumerate(image.histogram()) if level < 200)
+    return stat.stddev[0] > 8 and inked > 0.01 * image.width * image.height
+
+
+chromium_missing = pytest.mark.skipif(shutil.which("chromium") is None,
+                                      reason="Debian's chromium is not installed (apt-get install chromium); "
+                                             "CI installs it")
+
+
+@chromium_missing
+def test_chromium_harness_sees_errors_and_blank_images(tmp_path):
+    """The checks below can fail: a page with a script error, a console error and a broken image."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><html><body><p>x</p><img src="missing.png" width="50" height="50">'
+                   '<script>console.error("broken"); undefinedFunction();</script></body></html>')
+    facts, errors, shot = open_in_chromium(bad)
+    assert any("Uncaught" in e for e in errors) and any("console" in e for e in errors)
+    assert any("log:" in e for e in errors)  # the image that failed to load
+    assert facts["scripts"] == 1 and facts["images"][0]["width"] == 0
+    assert not has_content(shot)
+
+
+@pytest.mark.slow
+@chromium_missing
+def test_report_loads_in_chromium_without_errors_and_plots_have_content(out, run):
+    facts, errors, shot = open_in_chromium(out / "report.html")
+    assert errors == []
+    assert facts["scripts"] == 0
+    ids = set(facts["sections"])
+    assert {"overview", "mixture"} <= ids
+    for source in run["sources"]:
+        assert set(report_html.source_section_ids(source, run)) <= ids
+    assert len(facts["images"]) >= 10
+    assert has_content(shot)
+    for img in facts["images"]:
+        assert img["complete"] and img["width"] > 300 and img["height"] > 50, img
+        box = (round(img["x"]), round(img["y"]), round(img["x"] + img["w"]), round(img["y"] + img["h"]))
+        assert box[2] - box[0] > 300 and has_content(shot.crop(box)), img
