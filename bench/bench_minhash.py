@@ -12,6 +12,9 @@ Measures, on the text of the real pages in tests/fixtures/commoncrawl/realpages-
   (c) the same inside Beam: NearDedup's signature DoFn in the FnApiRunner with one worker, minus
       a pipeline that only creates the documents.
 
+Times are CPU seconds of this process (``time.process_time``; the FnApiRunner with one worker runs
+in-process), so other work on the machine does not inflate them.
+
     /work/venv/bin/python bench/bench_minhash.py [N]
 """
 from __future__ import annotations
@@ -49,33 +52,33 @@ def documents(n: int, start: int = 0) -> list[dict]:
 
 
 def library(texts: list[str]) -> float:
-    t = time.perf_counter()
+    t = time.process_time()
     for text in texts:
         ws = words(text)
         m = MinHash(num_perm=128)
         m.update_batch([" ".join(ws[i:i + 5]).encode("utf-8") for i in range(max(1, len(ws) - 4))])
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 def ours(texts: list[str]) -> float:
     signer = Signer(128, 32, 1)
-    t = time.perf_counter()
+    t = time.process_time()
     for text in texts:
         signer.band_keys(signer.signature(shingle_hashes(text, 5)))
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 CHUNK = 500
 
 
 def in_beam(n: int, with_signatures: bool) -> float:
-    t = time.perf_counter()
+    t = time.process_time()
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(["--direct_num_workers", "1"])) as p:
         docs = (p | beam.Create(range(0, n, CHUNK), reshuffle=False)
                 | beam.FlatMap(lambda start: documents(min(CHUNK, n - start), start)))
         if with_signatures:
             docs | beam.ParDo(_Shingle(NearDedupConfig())).with_outputs("bands", main="shingles")
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 PAGES = page_texts()
@@ -89,7 +92,8 @@ def main() -> None:
     pure = n / ours(texts)
     empty = in_beam(n, False)
     beam_rate = n / (in_beam(n, True) - empty)
-    print(f"documents: {n} ({len(PAGES)} real web pages repeated, {chars:.0f} chars/page on average), one core")
+    print(f"documents: {n} ({len(PAGES)} real web pages repeated, {chars:.0f} chars/page on average), "
+          "CPU time of one process")
     print(f"(a) datasketch MinHash-128, SHA-1, update_batch:   {lib:7.0f} docs/s   (DESIGN.md library limit {LIBRARY_LIMIT:.0f})")
     print(f"(b) near_dedup signature + 32 band keys, no Beam:  {pure:7.0f} docs/s")
     print(f"(c) the same inside Beam (FnApiRunner, 1 worker):  {beam_rate:7.0f} docs/s   "

@@ -181,20 +181,23 @@ def file_document(repo: str, path: str, content: Any, license_value: str | None,
     meta = {"repo_name": repo, "path": path, "license": license_value, "language": language_of(path)}
     if ref:
         meta["ref"] = ref
-    if isinstance(content, bytes) and not binary:
-        binary = b"\x00" in content
+    def drop(reason):
+        return Drop(reason, make_document(NAME, native, "", **meta), location)
+
+    nul = b"\x00" if isinstance(content, bytes) else "\x00"
+    if binary or (isinstance(content, (bytes, str)) and nul in content):  # git's test for binary: a NUL
+        return drop("binary")
+    if isinstance(content, bytes):
         try:
-            content = content.decode("utf-8") if not binary else content
+            content = content.decode("utf-8")
         except UnicodeDecodeError:
-            return Drop("undecodable", make_document(NAME, native, "", **meta), location)
-    if binary or (isinstance(content, str) and "\x00" in content):
-        return Drop("binary", make_document(NAME, native, "", **meta), location)
+            return drop("undecodable")
     if not isinstance(content, str):
         return BadInput("missing_content", location, "row has no string field 'content'", f"{NAME}/{native}")
     try:
         content.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: the export decoded invalid UTF-8 leniently
-        return Drop("undecodable", make_document(NAME, native, "", **meta), location)
+        return drop("undecodable")
     return make_document(NAME, native, content, **meta)
 
 
@@ -232,7 +235,7 @@ def list_files(directory: str) -> list[str]:
         from apache_beam.io.filesystems import FileSystems
 
         found = [m.path for m in FileSystems.match([f"{directory}/**"])[0].metadata_list]
-        return sorted(p for p in found if "/.git/" not in p[len(directory):] + "/")
+        return sorted(p for p in found if "/.git/" not in p[len(directory):])
     out = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if d != ".git" and not os.path.islink(os.path.join(root, d)))
