@@ -10,6 +10,8 @@ COMMANDS = {
     "train-tokenizer": ("llamacorpus.pipeline.mix:train_tokenizer_main",
                         "train the SentencePiece BPE tokenizer on a run's documents"),
     "validate-shards": ("llamacorpus.tokenize.validate:main", "check Megatron shards against their manifest"),
+    "train-lm": ("llamacorpus.pipeline.train_lm:main",
+                 "train a language's SentencePiece + KenLM perplexity models on the Wikipedia output"),
     "stats": ("llamacorpus.pipeline.report:main", "print a run's per-source table and write OUTPUT/report.html"),
     "train": ("llamacorpus.model.train:main", "train the bundled LLaMA on a run's shards (--shards DIR --preset NAME)"),
 }

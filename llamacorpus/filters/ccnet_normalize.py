@@ -1,0 +1,55 @@
+"""CCNet's text normalisation before SentencePiece and KenLM (``cc_net/text_normalizer.py``,
+``normalize`` with its defaults: accent, case, numbers, punct=1).
+
+In order: strip, lowercase, strip accents (NFD, then drop the non-spacing marks, category Mn; the
+result stays decomposed, as in CCNet), every Unicode decimal digit (category Nd, what ``\\d``
+matches) to ``0``, CCNet's table of Unicode punctuation mapped to ASCII, and the control
+characters U+0000-U+001F and U+007F-U+009F removed (so a newline inside the string disappears:
+CCNet normalised whole documents and thereby glued their lines together).
+
+The same function normalises the Wikipedia training text (``llamacorpus train-lm``) and the pages
+being scored, so the models see one distribution. Since no step's output feeds another step's
+input (the marks, digits, punctuation and control characters are disjoint, except the full-width
+digit one, which CCNet turns into ``0`` because digits go first), the steps after NFD are one
+``str.translate``; ASCII text takes a shorter table. Both give CCNet's result character for
+character (tests/test_perplexity.py checks real lines).
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import unicodedata
+
+#: CCNet's UNICODE_PUNCT table (facts: which character becomes which ASCII text)
+UNICODE_PUNCT = {
+    "，": ",", "。": ".", "、": ",", "„": '"', "”": '"', "“": '"', "«": '"', "»": '"', "１": '"',
+    "」": '"', "「": '"', "《": '"', "》": '"', "´": "'", "∶": ":", "：": ":", "？": "?", "！": "!",
+    "（": "(", "）": ")", "；": ";", "–": "-", "—": " - ", "．": ". ", "～": "~", "’": "'",
+    "…": "...", "━": "-", "〈": "<", "〉": ">", "【": "[", "】": "]", "％": "%", "►": "-",
+}
+NON_PRINTING = (*range(0, 32), *range(127, 160))
+
+
+@functools.cache
+def _table(ascii_only: bool) -> dict:
+    """The translate table of the steps after NFD; the non-ASCII one is built once per process from
+    the Unicode database (~0.4 s)."""
+    table = dict.fromkeys(NON_PRINTING)
+    table.update({ord(str(d)): "0" for d in range(10)})
+    if not ascii_only:
+        table.update(str.maketrans(UNICODE_PUNCT))
+        for code in range(128, sys.maxunicode + 1):
+            category = unicodedata.category(chr(code))
+            if category == "Mn":
+                table[code] = None
+            elif category == "Nd":
+                table[code] = "0"
+    return table
+
+
+def normalize(text: str) -> str:
+    """CCNet's ``normalize(text)``: see the module docstring."""
+    text = text.strip().lower()
+    if text.isascii():
+        return text.translate(_table(True))
+    return unicodedata.normalize("NFD", text).translate(_table(False))
