@@ -15,6 +15,8 @@ import tempfile
 
 import pytest
 import yaml
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.localfilesystem import LocalFileSystem
 from lxml import etree, html as lxml_html
 from PIL import Image, ImageStat
 
@@ -28,10 +30,15 @@ from llamacorpus.pipeline.run import main as run_main
 RECIPE_SOURCES = {
     "commoncrawl": {"inputs": ["commoncrawl/*.warc.wet.gz", "commoncrawl/*.warc.gz"], "languages": ["en", "de"]},
     "c4": {"inputs": ["c4/*.json.gz"], "min_chars": 300},
+    "github": {"inputs": ["github/*.jsonl"]},
     "books": {"inputs": ["books/*.txt"]},
+    "arxiv": {"inputs": ["arxiv/*/"]},
+    "stackexchange": {"inputs": ["stackexchange/*-Posts.xml"]},
 }
-WEIGHTS = {"commoncrawl": {"proportion": 0.7, "epochs": 1.1}, "c4": {"proportion": 0.15, "epochs": 1.06},
-           "books": {"proportion": 0.15, "epochs": 2.23}}
+#: LLaMA's Table 1 without Wikipedia (its share goes to Common Crawl)
+WEIGHTS = {"commoncrawl": {"proportion": 0.715, "epochs": 1.1}, "c4": {"proportion": 0.15, "epochs": 1.06},
+           "github": {"proportion": 0.045, "epochs": 0.64}, "books": {"proportion": 0.045, "epochs": 2.23},
+           "arxiv": {"proportion": 0.025, "epochs": 1.06}, "stackexchange": {"proportion": 0.02, "epochs": 1.03}}
 
 
 #: the perplexity step scores English with the fixture SentencePiece model and KenLM ARPA (real
@@ -141,6 +148,9 @@ def test_every_section_is_present(page, run):
     # Books: the near-duplicate clusters and their measured overlaps
     assert page.get_element_by_id("near_duplicates_books-clusters-table") is not None
     assert page.get_element_by_id("near_duplicates_books-pairs-table") is not None
+    # GitHub: files per licence; Stack Exchange: sites (expected, said missing when run.json lacks them)
+    assert page.get_element_by_id("github-licenses-table") is not None
+    assert "Not in this run" in page.get_element_by_id("stackexchange-sites").text_content()
     # C4 has no token-length distribution in run.json yet: the section says so instead of failing
     lengths = page.get_element_by_id("c4-lengths").text_content()
     assert "Not in this run" in lengths and "c4/output/tokens" in lengths
@@ -204,6 +214,10 @@ def test_funnel_languages_dedup_and_distributions_equal_run_json(page, run):
         assert set(crows) == set(rep["languages"])
         for lang, entry in rep["languages"].items():
             assert [value(c) for c in crows[lang][1:]] == [*entry["cutoffs"], entry["documents"]]
+    license_step = next(step for step in run["sources"]["github"]["steps"] if step["step"] == "license")
+    lic = table_rows(page, "github-licenses-table", "data-value")
+    dropped = {r.split("=", 1)[1]: n for r, n in license_step["dropped"].items()}
+    assert {k: value(c[1]) for k, c in lic.items()} == dropped
     near = run["step_reports"]["near_duplicates_books"]
     pairs = page.get_element_by_id("near_duplicates_books-pairs-table").xpath("./tbody/tr")
     assert len(pairs) == len(near["candidate_pairs"])
@@ -273,6 +287,71 @@ def test_sections_without_data_say_not_in_this_run(run, out, tmp_path):
     assert "Not in this run" in tree.get_element_by_id("c4-dropped-too_short").text_content()
 
 
+SCHEME = "reporttest"
+PREFIX = SCHEME + "://"
+
+
+class SchemeLocalFileSystem(LocalFileSystem):
+    """Local files seen through a URL scheme, as Beam's FileSystems sees ``gs://`` ones (a Beam
+    filesystem plugin: registered by subclassing)."""
+
+    @classmethod
+    def scheme(cls):
+        return SCHEME
+
+    @staticmethod
+    def _local(path):
+        return path[len(PREFIX):] if path.startswith(PREFIX) else path
+
+    def join(self, basepath, *paths):
+        return PREFIX + super().join(self._local(basepath), *paths)
+
+    def split(self, path):
+        head, tail = super().split(self._local(path))
+        return PREFIX + head, tail
+
+    def mkdirs(self, path):
+        return super().mkdirs(self._local(path))
+
+    def _list(self, dir_or_prefix):
+        for root, _, files in os.walk(self._local(dir_or_prefix)):
+            for name in files:
+                path = os.path.join(root, name)
+                yield FileMetadata(PREFIX + path, os.path.getsize(path), os.path.getmtime(path))
+
+    def metadata(self, path):
+        m = super().metadata(self._local(path))
+        return FileMetadata(PREFIX + m.path, m.size_in_bytes, m.last_updated_in_seconds)
+
+    def create(self, path, *args, **kwargs):
+        return super().create(self._local(path), *args, **kwargs)
+
+    def open(self, path, *args, **kwargs):
+        return super().open(self._local(path), *args, **kwargs)
+
+    def rename(self, sources, destinations):
+        return super().rename([self._local(p) for p in sources], [self._local(p) for p in destinations])
+
+    def exists(self, path):
+        return super().exists(self._local(path))
+
+    def delete(self, paths):
+        return super().delete([self._local(p) for p in paths])
+
+
+@pytest.mark.slow
+def test_report_reads_and_writes_an_output_through_beam_filesystems(out):
+    """An output behind a URL scheme (as gs:// is) gives the same page: nothing reads it with open()."""
+    remote = PREFIX + str(out)
+    local_page = (out / "report.html").read_text(encoding="utf-8")  # written from the local path
+    (out / "report.html").unlink()
+    path = report.write_report(remote)
+    assert path == remote + "/report.html"
+    assert (out / "report.html").read_text(encoding="utf-8") == local_page.replace(
+        f"<p>{out}</p>", f"<p>{remote}</p>")
+    assert "sample" in local_page and 'class="reason"' in local_page  # rejected samples were read too
+
+
 # ---------------------------------------------------------------------------- pure parts on run.json
 
 @pytest.mark.slow
@@ -291,6 +370,11 @@ def test_thresholds_from_recipe_and_step_reports(run):
     assert [t.value for t in rd.thresholds(run, "c4", "output", "chars")] == [300]
     assert rd.thresholds(run, "books", "output", "chars") == []  # min_chars 0: no filter, no line
     assert [t.value for t in rd.thresholds(run, "books", "near_dedup", "containment")] == [0.9]
+    heuristics = run["recipe"]["sources"]["github"]["heuristics"]  # nested recipe keys, by the field's name
+    for field, key in (("alnum_fraction", "min_alnum_fraction"), ("max_line_length", "max_line_length"),
+                       ("mean_line_length", "max_mean_line_length"), ("alpha_per_token", "min_alpha_per_token")):
+        got = rd.thresholds(run, "github", "code_quality", field)
+        assert [(t.label, t.value) for t in got] == [(f"heuristics.{key} = {heuristics[key]:g}", heuristics[key])]
     with_cutoffs = copy.deepcopy(run)  # CCNet's published English cut-offs, as a `cutoffs: table` run writes them
     with_cutoffs["step_reports"]["perplexity_cutoffs"] = {
         "source": "commoncrawl", "cutoffs_from": "table", "languages": {"en": {"cutoffs": [340.0, 520.0]}}}

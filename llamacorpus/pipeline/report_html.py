@@ -525,7 +525,7 @@ def sample_block(record: dict) -> str:
     text = record.get("text") or ""
     cut = text[:SAMPLE_TEXT_CHARS] + ("\n…" if len(text) > SAMPLE_TEXT_CHARS else "")
     head = f"<b>{esc(record.get('id') or record.get('location') or '?')}</b> · {record.get('chars', len(text)):,} chars"
-    if record.get("location"):
+    if record.get("id") and record.get("location"):
         head += f" · {esc(record['location'])}"
     meta = short_meta(record.get("meta") or {})
     return (f'<div class="sample"><div class="head">{head}{"<br>" + meta if meta else ""}</div>'
