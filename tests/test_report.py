@@ -3,7 +3,6 @@ numbers equal to run.json's, dropped text escaped, self-contained), and opened i
 Chromium (no console error, plots that are images with content)."""
 import base64
 import copy
-import dataclasses
 import fcntl
 import io
 import json
@@ -22,7 +21,6 @@ from PIL import Image, ImageStat
 
 from helpers import FIXTURES
 from llamacorpus import cli
-from llamacorpus.filters.perplexity import PerplexityConfig
 from llamacorpus.pipeline import report, report_data as rd, report_html
 from llamacorpus.pipeline.run import main as run_main
 
@@ -41,13 +39,9 @@ WEIGHTS = {"commoncrawl": {"proportion": 0.715, "epochs": 1.1}, "c4": {"proporti
            "arxiv": {"proportion": 0.025, "epochs": 1.06}, "stackexchange": {"proportion": 0.02, "epochs": 1.03}}
 
 
-#: the perplexity step scores English with the fixture SentencePiece model and KenLM ARPA (real
-#: libraries, small models); the classifier trains on Wikipedia references, not in this run
-PERPLEXITY_LANDED = "models_dir" in {f.name for f in dataclasses.fields(PerplexityConfig)}
-
-
 def lm_dir(root):
-    """The fixture models under CCNet's per-language names."""
+    """The fixture SentencePiece model and KenLM ARPA under CCNet's per-language names: the
+    perplexity step scores English with them (real libraries, small models)."""
     lm = root / "lm"
     lm.mkdir()
     shutil.copy(FIXTURES / "models" / "botchan_en_unigram_1000.model", lm / "en.sp.model")
@@ -60,9 +54,9 @@ def out(tmp_path_factory):
     """One real run of the sources above with the mix stage; the run itself writes report.html."""
     root = tmp_path_factory.mktemp("report")
     sources = copy.deepcopy(RECIPE_SOURCES)
-    sources["commoncrawl"]["classifier"] = {"enabled": False}
-    sources["commoncrawl"]["perplexity"] = ({"models_dir": str(lm_dir(root)), "lm_model": "{lang}.arpa",
-                                             "languages": ["en"]} if PERPLEXITY_LANDED else {"enabled": False})
+    sources["commoncrawl"]["classifier"] = {"enabled": False}  # trains on Wikipedia references: not in this run
+    sources["commoncrawl"]["perplexity"] = {"models_dir": str(lm_dir(root)), "lm_model": "{lang}.arpa",
+                                            "languages": ["en"]}
     recipe = root / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({
         "name": "report-fixtures", "description": "the report test's run", "input_root": str(FIXTURES),
@@ -142,9 +136,9 @@ def test_every_section_is_present(page, run):
     assert page.get_element_by_id("commoncrawl-languages-table") is not None
     assert page.get_element_by_id("dist-commoncrawl-langid-language_score") is not None
     assert page.get_element_by_id("commoncrawl-dedup-table") is not None
-    if PERPLEXITY_LANDED:  # the perplexity histogram and its cut-offs per language
-        assert page.get_element_by_id("dist-commoncrawl-perplexity-perplexity") is not None
-        assert page.get_element_by_id("commoncrawl-perplexity-cutoffs-table") is not None
+    # the perplexity histogram and its cut-offs per language
+    assert page.get_element_by_id("dist-commoncrawl-perplexity-perplexity") is not None
+    assert page.get_element_by_id("commoncrawl-perplexity-cutoffs-table") is not None
     # Books: the near-duplicate clusters and their measured overlaps
     assert page.get_element_by_id("near_duplicates_books-clusters-table") is not None
     assert page.get_element_by_id("near_duplicates_books-pairs-table") is not None
