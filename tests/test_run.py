@@ -81,3 +81,22 @@ def test_dry_run_builds_the_dataflow_graph_offline(c4_recipe, tmp_path, capsys):
 def test_dry_run_local(c4_recipe, tmp_path, capsys):
     assert main(["--recipe", str(c4_recipe), "--dry_run"]) == 0
     assert "for FnApiRunner is valid" in capsys.readouterr().out
+
+
+def test_categories_count_documents_per_value(tmp_path):
+    import collections
+
+    from llamacorpus.pipeline.io import read_documents
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"input_root": str(FIXTURES), "output": str(tmp_path / "out"), "run": ["github"],
+                                      "sources": {"github": {"inputs": ["github/github_sample.jsonl"]}},
+                                      "mixture": {"enabled": False}}))
+    assert main(["--recipe", str(recipe), "--stages", "documents", "--no_report"]) == 0
+    run = json.loads((tmp_path / "out" / "stats" / "run.json").read_text())
+    docs = list(read_documents(str(tmp_path / "out"), "github"))
+    assert run["categories"]["github/output/license"] == dict(collections.Counter(d["meta"]["license"] for d in docs))
+    read = run["categories"]["github/read/license"]
+    assert sum(read.values()) == run["sources"]["github"]["documents_in"]
+    raw = collections.Counter(json.loads(line)["license"] for line in open(FIXTURES / "github/github_sample.jsonl"))
+    assert read["none"] == raw[None] and read["GPL-2.0"] == raw["gpl-2.0"]

@@ -13,7 +13,7 @@ from llamacorpus import sources as source_registry
 from llamacorpus.config import to_dict
 from llamacorpus.sources.base import Branch, RunContext
 from llamacorpus.pipeline import io as pio
-from llamacorpus.pipeline.stats import WriteDistributions
+from llamacorpus.pipeline.stats import WriteCategories, WriteDistributions
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ def build(p: beam.Pipeline, recipe, names: list[str], ctx: RunContext, inputs: d
                 info.documents[name] = p | f"{name}/reuse" >> pio.ReadDocuments(ctx.output, name)
             continue
         info.built.append(name)
-        branch = Branch(name, recipe.batch_size)
+        branch = Branch(name, recipe.batch_size, source.category_fields)
         docs = source.build(p, cfg, ctx, branch, inputs[name])
+        branch.count_categories(docs, "output")
         info.step_order[name] = branch.step_names
         info.documents[name] = docs
         docs | f"{name}/write" >> pio.WriteDocuments(ctx.output, name)
@@ -77,6 +78,9 @@ def build(p: beam.Pipeline, recipe, names: list[str], ctx: RunContext, inputs: d
         if branch.rejected:
             (branch.rejected | f"{name}/rejected/flatten" >> beam.Flatten()
              | f"{name}/rejected/write" >> pio.WriteRejected(ctx.output))
+        if branch.categories:
+            (branch.categories | f"{name}/categories/flatten" >> beam.Flatten()
+             | f"{name}/categories/write" >> WriteCategories(ctx.output, name))
         errors = (branch.errors | f"{name}/errors/flatten" >> beam.Flatten()) if branch.errors else \
             (p | f"{name}/errors/none" >> beam.Create([]))
         errors | f"{name}/errors/write" >> pio.WriteErrors(ctx.output, name)

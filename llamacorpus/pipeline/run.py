@@ -97,9 +97,7 @@ def dry_run(p: beam.Pipeline, opts, info, runner: str) -> dict:
 
 
 def write_report(output: str) -> None:
-    try:
-        from llamacorpus.pipeline import report
-    except ImportError:  # the report module is optional until it lands
-        return
+    from llamacorpus.pipeline import report
+
     path = report.write_report(output)
     print(f"report: {path}")

@@ -110,6 +110,33 @@ class WriteDistributions(beam.PTransform):
         return len(table)
 
 
+def categories_path(output: str, group: str) -> str:
+    return f"{output.rstrip('/')}/stats/categories/{group}.json"
+
+
+class WriteCategories(beam.PTransform):
+    """("<source>/<step>/<field>", value) per document -> ``<output>/stats/categories/<source>.json``
+    ({key: {value: documents}})."""
+
+    def __init__(self, output: str, group: str):
+        super().__init__()
+        self.path = categories_path(output, group)
+
+    def expand(self, keys):
+        return (keys
+                | "Count" >> beam.combiners.Count.PerElement()
+                | "All" >> beam.combiners.ToList()
+                | "Write" >> beam.Map(self._write))
+
+    def _write(self, counts):
+        table: dict[str, dict[str, int]] = {}
+        for (key, value), n in counts:
+            table.setdefault(key, {})[value] = n
+        table = {k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in sorted(table.items())}
+        fileio.atomic_write(self.path, json.dumps(table, indent=1))
+        return len(table)
+
+
 # ---------------------------------------------------------------------------- counters -> run.json
 
 def query_counters(result) -> dict[str, int]:
@@ -221,10 +248,19 @@ def build_run_json(output: str, sources: Iterable[str], recipe: dict, recipe_has
         "totals": {k: sum(v.get(k, 0) for v in per_source.values())
                    for k in ("records_read", "documents_in", "documents_out", "chars_in", "chars_out",
                              "bytes_in", "bytes_out")},
-        "distributions": {k: v for s in per_source for k, v in (load_json(distributions_path(output, s)) or {}).items()},
+        "distributions": merged(distributions_path(output, g) for g in [*per_source, "mixture"]),
+        "categories": merged(categories_path(output, s) for s in per_source),
         "mixture": load_json(f"{output.rstrip('/')}/stats/mixture.json") or {},
         "step_reports": step_reports(output),
     }
+
+
+def merged(paths: Iterable[str]) -> dict:
+    """The union of the JSON objects stored at ``paths`` (absent files skipped)."""
+    out: dict = {}
+    for path in paths:
+        out.update(load_json(path) or {})
+    return out
 
 
 def step_reports(output: str) -> dict[str, Any]:

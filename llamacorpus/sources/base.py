@@ -56,14 +56,22 @@ class Branch:
     Consecutive filters and mappers become one :class:`ApplySteps` (one fused, batched DoFn).
     """
 
-    def __init__(self, source: str, batch_size: int = 64):
-        self.source, self.batch_size = source, batch_size
+    def __init__(self, source: str, batch_size: int = 64, category_fields: tuple[str, ...] = ()):
+        self.source, self.batch_size, self.category_fields = source, batch_size, tuple(category_fields)
         self.step_names: list[str] = []
-        self.rejected, self.errors, self.measures = [], [], []
+        self.rejected, self.errors, self.measures, self.categories = [], [], [], []
+
+    def count_categories(self, docs: beam.PCollection, step: str) -> None:
+        """Documents per value of the source's category fields (licence, site...) after ``step``."""
+        if self.category_fields:
+            self.categories.append(docs | f"{self.source}/{step}/categories" >> beam.FlatMap(
+                category_keys, self.source, step, self.category_fields))
 
     def collect(self, outputs: StepOutputs, name: str | None = None) -> beam.PCollection:
         if name:
             self.step_names.append(name)
+        if name == "read":
+            self.count_categories(outputs.documents, "read")
         for bucket, pcoll in ((self.rejected, outputs.rejected), (self.errors, outputs.errors),
                               (self.measures, outputs.measures)):
             if pcoll is not None:
@@ -89,11 +97,19 @@ class Branch:
         return docs
 
 
+def category_keys(doc: dict, source: str, step: str, fields: tuple[str, ...]):
+    for field_name in fields:
+        value = doc["meta"].get(field_name)
+        yield f"{source}/{step}/{field_name}", "none" if value is None else str(value)
+
+
 class Source:
     """Base class of the seven sources; see the module docstring."""
 
     name: str = ""
     Config: type[SourceConfig] = SourceConfig
+    #: meta fields whose values are counted (documents per value) after reading and in the output
+    category_fields: tuple[str, ...] = ()
     #: the file globs a recipe uses when ``inputs`` is empty
     default_inputs: tuple[str, ...] = ()
 

@@ -206,6 +206,7 @@ def is_jsonl(path: str) -> bool:
 class Books(Source):
     name = NAME
     Config = BooksConfig
+    category_fields = ("collection",)
     default_inputs = ("books/*.txt",)
 
     def read(self, cfg: BooksConfig, path: str) -> Iterator:

@@ -414,6 +414,7 @@ def read_listing(listing: str, base_url: str, limit: int = 0) -> list[str]:
 class CommonCrawl(Source):
     name = SOURCE_NAME
     Config = CommonCrawlConfig
+    category_fields = ("language", "bucket")
 
     def input_paths(self, cfg: CommonCrawlConfig, ctx: RunContext) -> list[str]:
         literal = [p for p in cfg.inputs if is_url(p)]

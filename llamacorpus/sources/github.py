@@ -301,6 +301,7 @@ def expand_repo_dirs(patterns: list[str], root: str) -> list[str]:
 class GitHub(Source):
     name = NAME
     Config = GitHubConfig
+    category_fields = ("license", "language")
     default_inputs = ("github/*.jsonl",)
 
     def input_paths(self, cfg: GitHubConfig, ctx: RunContext) -> list[str]:

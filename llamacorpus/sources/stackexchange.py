@@ -379,6 +379,7 @@ class JoinAnswers(GlobalStep):
 class StackExchange(Source):
     name = "stackexchange"
     Config = StackExchangeConfig
+    category_fields = ("site",)
     default_inputs = ("stackexchange/*-Posts.xml",)
 
     def read(self, cfg: StackExchangeConfig, path: str) -> Iterator:
