@@ -62,7 +62,7 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path):
     path = tmp_path / "c4-truncated.json.gz"
     path.write_bytes(data[: len(data) // 3])
     items = list(SOURCE.read(C4Config(), str(path)))
-    assert isinstance(items[-1], BadInput) and items[-1].kind == "truncated_gzip"
+    assert isinstance(items[-1], BadInput) and items[-1].kind == "truncated_stream"
     assert 100 < len(items) < 1000
     assert all(not isinstance(i, BadInput) for i in items[:-1])
 

@@ -29,10 +29,8 @@ measured overlaps go to ``<output>/stats/near_duplicates_books.json``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
-import zlib
 from typing import Iterator
 
 from llamacorpus import fileio
@@ -40,6 +38,7 @@ from llamacorpus.config import field
 from llamacorpus.document import make_document
 from llamacorpus.filters.length import MinChars
 from llamacorpus.filters.near_dedup import NearDedup, NearDedupConfig
+from llamacorpus.jsonl import json_records
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.steps import BadInput, Drop
 
@@ -147,35 +146,6 @@ def collection_of(record: dict, meta: dict, default: str) -> str:
     if isinstance(url, str) and "gutenberg.org" in url:
         return "pg19"
     return default
-
-
-def parse_json_line(raw: bytes, location: str):
-    """One JSONL line -> the record (a dict), or BadInput (``invalid_utf8``, ``not_json``)."""
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return BadInput("invalid_utf8", location, str(exc))
-    try:
-        record = json.loads(line)
-    except ValueError as exc:
-        return BadInput("not_json", location, str(exc))
-    return record if isinstance(record, dict) else BadInput("not_an_object", location, "a line must be a JSON object")
-
-
-def json_records(path: str) -> Iterator[tuple[int, str, dict | BadInput]]:
-    """``(line number, location, record or BadInput)`` for each non-blank line of a (compressed)
-    JSONL file; a truncated or corrupt compressed stream ends it with a BadInput
-    (``truncated_stream``/``corrupt_stream``) at the line where it broke."""
-    number = 0
-    try:
-        for number, raw in fileio.iter_lines(path):
-            if raw.strip():
-                location = f"{path}:{number}"
-                yield number, location, parse_json_line(raw, location)
-    except (EOFError, OSError, zlib.error) as exc:
-        yield number + 1, f"{path}:{number + 1}", BadInput(
-            "truncated_stream" if isinstance(exc, EOFError) else "corrupt_stream", f"{path}:{number + 1}",
-            f"{type(exc).__name__}: {exc}")
 
 
 def book_document(record: dict, stem: str, number: int, location: str, default_collection: str):

@@ -2,7 +2,7 @@
 
 Each line is ``{"text", "timestamp", "url"}``; the document id is ``c4/<shard>/<line>``, stable
 across runs. A line that is not JSON, lacks ``text`` or is not UTF-8, and a truncated gzip stream,
-are counted as errors with file and line; the run goes on.
+are counted as errors with file and line (see :mod:`llamacorpus.jsonl`); the run goes on.
 
 With ``hf_dataset`` set (``allenai/c4``, config ``en``), the same reader streams the Hugging Face
 dataset instead of files. That needs a machine online; it is not tested here.
@@ -10,14 +10,12 @@ dataset instead of files. That needs a machine online; it is not tested here.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import zlib
 from typing import Iterator
 
-from llamacorpus import fileio
 from llamacorpus.document import make_document
 from llamacorpus.filters.length import MinChars
+from llamacorpus.jsonl import json_records
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.steps import BadInput
 
@@ -39,17 +37,9 @@ def shard_name(path: str) -> str:
     return name
 
 
-def parse_record(raw: bytes, shard: str, number: int, location: str):
-    """One C4 line -> a document or a BadInput."""
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return BadInput("invalid_utf8", location, str(exc))
-    try:
-        record = json.loads(line)
-    except ValueError as exc:
-        return BadInput("not_json", location, str(exc))
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+def c4_document(record: dict, shard: str, number: int, location: str):
+    """One C4 record -> a document, or BadInput when it has no text."""
+    if not isinstance(record.get("text"), str):
         return BadInput("missing_text", location, "record has no string field 'text'")
     meta = {k: record[k] for k in ("url", "timestamp") if k in record}
     return make_document("c4", f"{shard}/{number}", record["text"], **meta)
@@ -70,14 +60,8 @@ class C4(Source):
             yield from self._read_hf(path)
             return
         shard = shard_name(path)
-        number = 0
-        try:
-            for number, raw in fileio.iter_lines(path):
-                if raw.strip():
-                    yield parse_record(raw, shard, number, f"{path}:{number}")
-        except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt gzip member
-            yield BadInput("truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip",
-                           f"{path}:{number + 1}", f"{type(exc).__name__}: {exc}")
+        for number, location, record in json_records(path):
+            yield record if isinstance(record, BadInput) else c4_document(record, shard, number, location)
 
     def _read_hf(self, path: str) -> Iterator:
         import datasets

@@ -45,7 +45,8 @@ from llamacorpus.filters.exact_dedup import ExactDedup
 from llamacorpus.filters.length import MinChars
 from llamacorpus.filters.license_header import StripLicenseHeader
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
-from llamacorpus.sources.books import base_name, json_records
+from llamacorpus.jsonl import json_records
+from llamacorpus.sources.books import base_name
 from llamacorpus.steps import BadInput, Drop, Filter
 
 NAME = "github"
