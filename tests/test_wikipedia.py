@@ -91,6 +91,19 @@ def test_redirects_in_any_language():
     assert not Page("X", 0, 1, 1, "", "# first item of a list [[Y]]", False, "f:1").is_redirect
 
 
+def test_pages_do_not_depend_on_block_boundaries(monkeypatch):
+    from llamacorpus.sources import wikipedia_dump
+
+    def pages(name):
+        return [(p.page_id, p.title, p.ns, p.text, p.location) for p in iter_pages(str(WIKI / name))
+                if isinstance(p, Page)]
+    names = ("ukwiki-20230501-pages-articles-excerpt.xml.bz2", "bgwiki-pages-articles-shortened.UTF-16LE.xml.bz2")
+    whole = {name: pages(name) for name in names}
+    monkeypatch.setattr(wikipedia_dump, "BLOCK_SIZE", 997)  # tags and UTF-16 characters cut across blocks
+    for name in names:
+        assert pages(name) == whole[name]
+
+
 def test_language_and_project_of_a_dump():
     sites = {name: next(iter_pages(str(WIKI / name))) for name in COUNTS}
     assert sites["svwiki-minidump.xml"].dbname == "svwiki" and sites["svwiki-minidump.xml"].language == "sv"

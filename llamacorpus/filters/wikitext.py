@@ -98,6 +98,7 @@ _QUOTES = re.compile(r"'{2,}")
 _STRAY_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _REF = re.compile(r"<ref(?:\s[^<>]*)?/>|<ref(?:\s[^<>]*)?>.*?</ref\s*>", re.S | re.I)
+_URL_PARAMETER = re.compile(r"url\s*=", re.I)
 _PARENTHETICAL = re.compile(r"\s*\([^()]*\)\s*$")
 # tidying around REMOVED (R): "(R; R)" -> "", "(R; x" -> "(x", "x, R)" -> "x)", "a: R, b" -> "a: b",
 # "x R." -> "x.", a line starting "R : x" -> "x"; then spaces, blank lines and lines left holding
@@ -413,16 +414,35 @@ def sections_to_keep(sections: list[tuple[int, str, str]]) -> list[bool]:
 
 def reference_urls(wikitext: str) -> list[str]:
     """The URLs a page cites: external links in ``<ref>`` tags and the ``url=`` parameters of
-    templates (``{{cite web |url=...}}`` and any other), in order, each once."""
+    templates (``{{cite web |url=...}}`` and any other); those of references first, in page order,
+    then those of templates outside references; each once.
+
+    Each reference is parsed on its own (found as MediaWiki's preprocessor finds them, comments
+    removed first), and the rest of the page only when it has a ``url=`` parameter, so most of an
+    article is never parsed."""
+    text = _COMMENT.sub("", wikitext) if "<!--" in wikitext else wikitext
     urls: list[str] = []
-    for node in parse(wikitext).ifilter(recursive=True):
-        if isinstance(node, Tag) and node.contents is not None and str(node.tag).strip().lower() == "ref":
-            urls.extend(str(link.url).strip() for link in _links_outside_templates(node.contents))
-        elif isinstance(node, Template):
-            for param in node.params:
-                if is_url_parameter(str(param.name)):
-                    urls.append(_parameter_url(param.value))
+    rest, last = [], 0
+    for ref in _REF.finditer(text):
+        rest.append(text[last:ref.start()])
+        last = ref.end()
+        code = parse(ref.group(0), skip_style_tags=True)
+        for tag in code.ifilter_tags(recursive=False):
+            if tag.contents is not None:
+                urls.extend(str(link.url).strip() for link in _links_outside_templates(tag.contents))
+        urls.extend(_template_urls(code))
+    rest.append(text[last:])
+    outside = "".join(rest)
+    if _URL_PARAMETER.search(outside):
+        urls.extend(_template_urls(parse(outside, skip_style_tags=True)))
     return list(dict.fromkeys(u for u in urls if u))
+
+
+def _template_urls(code: Wikicode) -> Iterator[str]:
+    for template in code.ifilter_templates(recursive=True):
+        for param in template.params:
+            if is_url_parameter(str(param.name)):
+                yield _parameter_url(param.value)
 
 
 def is_url_parameter(name: str) -> bool:

@@ -38,7 +38,8 @@ the same reader::
     # languages: the dump languages to use (None: every language).
     # -> PCollection[str]: llamacorpus.urls.normalize_url keys of the URLs cited in namespace-0,
     #    non-redirect pages (<ref> external links and any template's url=), distinct, no "".
-    # counters: wikipedia/reference_urls/{pages,urls,skipped_files,error:<kind>}
+    # counters: wikipedia/reference_urls/pages (articles read), urls (before Distinct),
+    #           skipped_files (dumps of other languages), error:<kind> (bad input, unparsable pages)
 
 and :func:`llamacorpus.filters.wikitext.reference_urls` gives one page's URLs.
 """
@@ -54,11 +55,11 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from llamacorpus.beam_steps import NAMESPACE, GlobalStep, StepOutputs, counter_name, decide
+from llamacorpus.config import field
 from llamacorpus.document import Document, make_document, stable_hash
 from llamacorpus.filters.length import MinChars
-from llamacorpus.filters.wikitext import LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextToText, \
-    reference_urls
-from llamacorpus.config import field
+from llamacorpus.filters.wikitext import (LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextError,
+                                          WikitextToText, reference_urls)
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.sources.wikipedia_dump import ARTICLE_NS, Page, SiteInfo, iter_pages
 from llamacorpus.steps import BadInput, Drop
@@ -215,7 +216,7 @@ class _NormalizedReferenceUrls(beam.DoFn):
     def process(self, wikitext: str):
         try:
             urls = reference_urls(wikitext)
-        except ValueError:  # WikitextError: the page cannot be parsed
+        except WikitextError:
             self.errors.inc()
             return
         for url in urls:

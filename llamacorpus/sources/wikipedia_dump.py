@@ -167,17 +167,21 @@ class _Utf8Blocks:
         self.first = True
 
     def read(self) -> bytes:
-        data = self.read_raw(BLOCK_SIZE)
-        self.offset += len(data)
-        if self.first:
-            self.first = False
-            encoding, bom = _encoding(data[:200])
-            data = data[bom:]
-            if encoding != "utf-8":
-                self.decoder = codecs.getincrementaldecoder(encoding)("strict")
-        if self.decoder is not None:
-            data = self.decoder.decode(data, final=not data).encode("utf-8")
-        return data
+        """The next block; b"" at the end of the file."""
+        while True:
+            data = self.read_raw(BLOCK_SIZE)
+            self.offset += len(data)
+            if self.first:
+                self.first = False
+                encoding, bom = _encoding(data[:200])
+                data = data[bom:]
+                if encoding != "utf-8":
+                    self.decoder = codecs.getincrementaldecoder(encoding)("strict")
+            if self.decoder is None:
+                return data
+            text = self.decoder.decode(data, final=not data)
+            if text or not data:  # a block may end inside a character
+                return text.encode("utf-8")
 
 
 class _Scanner:
@@ -236,7 +240,7 @@ def iter_pages(path: str) -> Iterator[SiteInfo | Page | BadInput]:
         except (OSError, zlib.error, lzma.LZMAError) as exc:
             yield BadInput(f"corrupt_{codec or 'stream'}", reader.location(),
                            f"{type(exc).__name__}: {exc} after {blocks.offset} decompressed bytes")
-        except UnicodeDecodeError as exc:
+        except (UnicodeDecodeError, LookupError) as exc:  # bytes not in the encoding, or an unknown one
             yield BadInput("invalid_encoding", reader.location(),
                            f"{exc} after {blocks.offset} decompressed bytes; the rest of the file is not read")
 
