@@ -15,8 +15,8 @@ from llamacorpus.config import ConfigError
 from llamacorpus.pipeline import mix
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.c4 import SOURCE as C4, C4Config
-from llamacorpus.tokenize import tags, trainer
-from llamacorpus.tokenize.encoder import Encoder, MissingTagError
+from llamacorpus.tokenize import encoder, spm_model, tags, trainer
+from llamacorpus.tokenize.encoder import Encoder, MissingTagError, WordEncoder
 from test_shards import existing_sources, fixture_run
 
 C4_SHARD = str(FIXTURES / "c4" / "c4-en-train.00000-of-01024.first1000.json.gz")
@@ -93,6 +93,38 @@ def test_round_trip_on_documents_of_every_source(run, sp):
             ids = sp.encode(doc["text"])
             assert sp.unk_id() not in ids
             assert sp.decode(ids) == doc["text"], doc["id"]
+
+
+@pytest.mark.slow
+def test_fast_word_encoder_gives_sentencepieces_ids_on_every_source(run, sp, monkeypatch):
+    model = (run.shards / "tokenizer.model").read_bytes()
+    words = WordEncoder(model, np.uint16)
+    assert words.by_word
+    for name in existing_sources():
+        for doc in run.documents(name):
+            assert np.frombuffer(words.encode(doc["text"]), np.uint16).tolist() == sp.encode(doc["text"]), doc["id"]
+    monkeypatch.setattr(encoder, "CACHE_WORDS", 50)  # the cache turns over when full: same ids
+    for doc in run.documents("c4")[:50]:
+        assert np.frombuffer(words.encode(doc["text"]), np.uint16).tolist() == sp.encode(doc["text"])
+    assert len(words.cache) <= 50 and len(words.old) <= 50
+    for text in ["", " ", "   ", "  a", "a ", "a  ", "a   b    c  ", "x\n y", "\t tab", *ABSENT, "12  345"]:
+        assert np.frombuffer(words.encode(text), np.uint16).tolist() == sp.encode(text), repr(text)
+    words.cache.clear()
+    enc = Encoder(model)
+    doc = run.documents(existing_sources()[0])[0]
+    assert enc.encode(doc).tolist() == [1, *sp.encode(doc["text"]), 2]
+
+
+def test_model_fields_read_from_the_protobuf():
+    given = (FIXTURES / "models" / "botchan_en_unigram_1000.model").read_bytes()
+    spec = spm_model.normalizer_spec(given)
+    assert spec["name"] == "nfkc" and spec["add_dummy_prefix"] and spec["remove_extra_whitespaces"]
+    assert not WordEncoder(given, np.uint16).by_word  # other normalisation: encoded whole
+    patched = spm_model.without_dummy_prefix(given)
+    assert not spm_model.normalizer_spec(patched)["add_dummy_prefix"]
+    plain, bare = spm.SentencePieceProcessor(model_proto=given), spm.SentencePieceProcessor(model_proto=patched)
+    assert plain.encode("Hello", out_type=str)[0].startswith("▁")
+    assert not bare.encode("Hello", out_type=str)[0].startswith("▁")
 
 
 def test_small_sample_shrinks_the_vocabulary(c4_texts, caplog):

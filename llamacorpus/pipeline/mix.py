@@ -202,8 +202,8 @@ class EncodeFn(beam.DoFn):
             self._encoder = Encoder(model, self.cfg.add_bos, self.cfg.add_eos, self.cfg.domain_tags)
             self._model = model
         split = VALIDATION if held_out(doc, info, self.cfg.shuffle_seed) else TRAIN
-        tokens = self._encoder.encode(doc)
-        yield split, doc["source"], doc["id"], len(tokens), tokens.tobytes()
+        data = self._encoder.encode_bytes(doc)
+        yield split, doc["source"], doc["id"], len(data) // self._encoder.dtype.itemsize, data
 
 
 def make_plan(_, counts, recipe) -> dict:
