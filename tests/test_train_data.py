@@ -11,7 +11,7 @@ import pytest
 import sentencepiece
 
 from helpers import FIXTURES
-from llamacorpus.model.data import TokenStream, TrainWindows, validation_windows
+from llamacorpus.model.data import TokenStream, TrainWindows, WindowOrder, validation_windows
 from llamacorpus.tokenize.megatron import IndexedDatasetWriter, sources_path
 
 TOKENIZER = FIXTURES / "models" / "botchan_en_unigram_1000.model"
@@ -89,9 +89,25 @@ def test_windows_pack_documents_across_boundaries_and_shards(shard_dir):
     # windows pack documents: several BOS tokens inside one window of a 2048-token window reader
     bos = TrainWindows(str(shard_dir), seq_len=2048).window(3)
     assert (bos == 1).sum() >= 2
-    # past the end, windows wrap into the next epoch
-    numpy.testing.assert_array_equal(windows.batch(windows.num_windows - 1, 3),
-                                     numpy.stack([windows.window(windows.num_windows - 1), stream[:65], stream[64:129]]))
+
+
+def test_batches_visit_every_window_once_per_epoch_in_a_seeded_order(shard_dir):
+    windows = TrainWindows(str(shard_dir), seq_len=256, seed=0)
+    n = windows.num_windows
+    epoch0, epoch1 = windows.order(numpy.arange(n)), windows.order(numpy.arange(n, 2 * n))
+    assert sorted(epoch0) == sorted(epoch1) == list(range(n))
+    assert (epoch0 != epoch1).mean() > 0.9  # each epoch its own order
+    assert numpy.abs(numpy.diff(epoch0)).mean() > n / 5  # neighbours in a batch come from far apart
+    numpy.testing.assert_array_equal(windows.batch(n - 1, 2), numpy.stack([windows.window(epoch0[-1]),
+                                                                           windows.window(epoch1[0])]))
+    other = TrainWindows(str(shard_dir), seq_len=256, seed=1)
+    assert (other.order(numpy.arange(n)) != epoch0).mean() > 0.9
+    numpy.testing.assert_array_equal(TrainWindows(str(shard_dir), seq_len=256, seed=0).batch(5, 3), windows.batch(5, 3))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 17, 1000, 4097])
+def test_window_order_is_a_permutation_for_any_size(n):
+    assert sorted(WindowOrder(n, seed=3)(numpy.arange(2 * n))) == sorted(list(range(n)) * 2)
 
 
 def test_token_stream_reads_across_pieces():

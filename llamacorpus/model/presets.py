@@ -49,7 +49,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            max_lr=3e-3, batch_tokens=16 * 64, micro_batch=16, steps=200, warmup_steps=20,
            description="tests: ~0.1M parameters besides the vocabulary, seconds on a CPU"),
     Preset("small", ModelConfig(dim=128, n_layers=4, n_heads=4, multiple_of=64, max_seq_len=128),
-           max_lr=2e-3, batch_tokens=16 * 128, micro_batch=16, steps=300, warmup_steps=30,
+           max_lr=2e-3, batch_tokens=8 * 128, micro_batch=8, steps=300, warmup_steps=30,
            description="the README's run: ~0.8M parameters besides the vocabulary, a few minutes on 2 CPU cores"),
 ]}
 

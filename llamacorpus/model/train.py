@@ -5,10 +5,11 @@
 
 One optimizer step sees ``batch_tokens`` tokens: ``micro_batch`` windows of ``seq_len`` tokens per
 forward pass, accumulated over ``accum`` passes on each of the data-parallel ranks (DDP under
-torchrun; gloo on CPU, NCCL on CUDA). Step ``s`` reads windows ``[s*G, (s+1)*G)`` of the packed
-stream (G windows per step, see :mod:`llamacorpus.model.data`), micro-pass ``m`` of rank ``r`` the
-sub-range ``((s*accum + m)*world + r)*micro_batch``, so ranks never share a window and a run gives
-the same gradients (up to float rounding) on any number of ranks. bf16 autocast on CUDA, float32
+torchrun; gloo on CPU, NCCL on CUDA). Step ``s`` reads run positions ``[s*G, (s+1)*G)`` (G windows
+per step; a position is a window of the packed stream in a seeded pseudo-random order, see
+:mod:`llamacorpus.model.data`), micro-pass ``m`` of rank ``r`` the sub-range starting at
+``s*G + (m*world + r)*micro_batch``, so ranks never share a window and a run gives the same
+gradients (up to float rounding) on any number of ranks. bf16 autocast on CUDA, float32
 on CPU. Optimiser and schedule: :mod:`llamacorpus.model.optim`.
 
 Outputs in ``--out`` (default ``<shards>/../train/<preset>``): checkpoints (:mod:`.checkpoint`) and
@@ -54,17 +55,24 @@ TRAJECTORY = ("preset", "model", "steps", "warmup", "max_lr", "final_lr_ratio", 
               "eps", "grad_clip", "batch_tokens", "seq_len", "seed", "shards_digest")
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llamacorpus train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--shards", required=True, help="shard directory with manifest.json (<output>/shards)")
     p.add_argument("--preset", required=True, choices=list(presets.PRESETS), help="model and optimisation preset")
     p.add_argument("--out", default=None, help="checkpoints and train_log.json (default <shards>/../train/<preset>)")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")
-    p.add_argument("--stop_at", type=int, default=None, help="stop after this step, keeping the schedule of --steps")
-    p.add_argument("--batch_tokens", type=int, default=None, help="tokens per optimizer step (default: preset)")
-    p.add_argument("--micro_batch", type=int, default=None, help="windows per forward pass (default: preset)")
-    p.add_argument("--seq_len", type=int, default=None, help="window length (default: the preset's context)")
+    p.add_argument("--steps", type=positive, default=None, help="optimizer steps (default: the preset's)")
+    p.add_argument("--stop_at", type=positive, default=None, help="stop after this step, keeping the schedule of --steps")
+    p.add_argument("--batch_tokens", type=positive, default=None, help="tokens per optimizer step (default: preset)")
+    p.add_argument("--micro_batch", type=positive, default=None, help="windows per forward pass (default: preset)")
+    p.add_argument("--seq_len", type=positive, default=None, help="window length (default: the preset's context)")
     p.add_argument("--lr", type=float, default=None, help="maximum learning rate (default: preset)")
     p.add_argument("--final_lr_ratio", type=float, default=0.1, help="final learning rate / maximum")
     p.add_argument("--warmup", type=int, default=None,
@@ -75,10 +83,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", type=float, default=1e-8)
     p.add_argument("--grad_clip", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval_every", type=int, default=None, help="steps between validations (default: steps/5, at most 1000)")
-    p.add_argument("--eval_tokens", type=int, default=None, help="validation tokens per source (default: 32 windows)")
-    p.add_argument("--log_every", type=int, default=None, help="steps per log line (default: steps/30, at most 100)")
-    p.add_argument("--ckpt_every", type=int, default=None, help="steps between checkpoints (default: --eval_every)")
+    p.add_argument("--eval_every", type=positive, default=None, help="steps between validations (default: steps/5, at most 1000)")
+    p.add_argument("--eval_tokens", type=positive, default=None, help="validation tokens per source (default: 32 windows)")
+    p.add_argument("--log_every", type=positive, default=None, help="steps per log line (default: steps/30, at most 100)")
+    p.add_argument("--ckpt_every", type=positive, default=None, help="steps between checkpoints (default: --eval_every)")
     p.add_argument("--keep", type=int, default=2, help="checkpoints kept")
     p.add_argument("--overwrite", action="store_true", help="discard checkpoints in --out and start again")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
@@ -86,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
                    help="auto: bf16 autocast on CUDA, float32 on CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--activation_checkpointing", action="store_true", help="recompute blocks in backward")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)")
     return p
 
@@ -318,115 +326,142 @@ def format_summary(plan: Plan, summary: dict, log_path: str) -> str:
     return "\n".join(lines)
 
 
-def run(plan: Plan, ranks: Ranks, device: torch.device, windows: TrainWindows, val_sources: list,
-        fresh: bool) -> int:
-    log = Logger(ranks)
-    torch.manual_seed(plan.seed)
-    numpy.random.seed(plan.seed)
-    raw = LLaMA(ModelConfig(**plan.model)).to(device)
-    raw.activation_checkpointing = plan.activation_checkpointing
-    optimizer = build_optimizer(raw, plan.max_lr, plan.weight_decay, plan.betas, plan.eps)
-    scheduler = build_scheduler(optimizer, plan.warmup, plan.steps, plan.final_lr_ratio)
-    history = {"train": [], "validation": []}
-    step, position = 0, 0
-    found = [] if fresh else checkpoint.existing(plan.out)
-    if found:
-        state = checkpoint.load(found[-1], device)
-        if state["run"] != plan.trajectory():
-            changed = [k for k in TRAJECTORY if state["run"].get(k) != plan.trajectory()[k]]
-            raise SystemExit(f"error: {found[-1]} was made with other settings ({', '.join(changed)}); "
-                             f"use --overwrite to start again or another --out")
-        raw.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        checkpoint.restore_rng(state["rng"])
-        step, position, history = state["step"], state["data_position"], state["history"]
-        log.say(f"resumed from {found[-1]} at step {step} (data position {position} windows)")
-    info = {"parameters": raw.num_params(), "non_embedding_parameters": raw.num_params(embedding=False),
-            "flops_per_token": raw.flops_per_token(plan.seq_len)}
-    model = torch.compile(raw) if plan.compile else raw
-    if ranks.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if plan.precision == "bf16" \
-        else contextlib.nullcontext
-    peak = peak_flops(device, plan.precision, plan.peak_tflops)
-    log.say(f"model {plan.preset}: {info['parameters']:,} parameters ({info['non_embedding_parameters']:,} "
-            f"without the embedding), vocab {plan.model['vocab_size']:,}, context {plan.seq_len}")
-    log.say(f"data: {windows.num_windows:,} windows of {plan.seq_len} tokens in {len(windows.stream):,} training "
-            f"tokens; batch {plan.batch_tokens:,} tokens = {plan.micro_batch} x {plan.seq_len} x {plan.accum} "
-            f"accumulation x {plan.world} rank(s); {plan.steps} steps = {plan.steps * plan.batch_tokens / len(windows.stream):.2f} epochs")
-    log.say(f"schedule: max lr {plan.max_lr:g}, warmup {plan.warmup} steps ({plan.warmup_note}), cosine to "
-            f"{plan.final_lr_ratio:g} x max at step {plan.steps}; AdamW betas {plan.betas}, weight decay "
-            f"{plan.weight_decay} on matrices (not norms, not the embedding), clip {plan.grad_clip}; "
-            f"{plan.precision} on {device}" + (f"; stopping at step {plan.stop_at}" if plan.stop_at < plan.steps else ""))
-    if not val_sources:
-        log.say("validation: the manifest has no held-out shards, so no validation loss is measured")
-    def validate() -> None:
-        history["validation"].append({"step": step, **evaluate(model, val_sources, plan, ranks, device, autocast)})
-        losses = history["validation"][-1]["loss"]
-        log.say(f"validation at step {step}: " + ", ".join(f"{name} {v:.4f}" for name, v in losses.items()))
+class Trainer:
+    """One training run: model, optimizer, schedule and data position, and the history of the run."""
 
-    if step == 0 and val_sources:
-        validate()
-    log.start_bar(plan.stop_at, step)
-    os.makedirs(plan.out, exist_ok=True)
-    params = [p for p in raw.parameters()]
-    per_step = plan.accum * plan.world * plan.micro_batch
-    interval = {"loss": 0.0, "steps": 0, "data": 0.0, "start": time.perf_counter()}
-    model.train()
-    while step < plan.stop_at:
-        lr = scheduler.get_last_lr()[0]
-        loss_sum = torch.zeros((), device=device)
+    def __init__(self, plan: Plan, ranks: Ranks, device: torch.device, windows: TrainWindows, val_sources: list):
+        self.plan, self.ranks, self.device, self.windows, self.val_sources = plan, ranks, device, windows, val_sources
+        self.log = Logger(ranks)
+        torch.manual_seed(plan.seed)
+        numpy.random.seed(plan.seed)
+        self.raw = LLaMA(ModelConfig(**plan.model)).to(device)
+        self.raw.activation_checkpointing = plan.activation_checkpointing
+        self.optimizer = build_optimizer(self.raw, plan.max_lr, plan.weight_decay, plan.betas, plan.eps)
+        self.scheduler = build_scheduler(self.optimizer, plan.warmup, plan.steps, plan.final_lr_ratio)
+        self.step, self.position = 0, 0  # optimizer steps taken, run positions (windows) consumed
+        self.history = {"train": [], "validation": []}
+        self.info = {"parameters": self.raw.num_params(), "non_embedding_parameters": self.raw.num_params(False),
+                     "flops_per_token": self.raw.flops_per_token(plan.seq_len)}
+        self.model = torch.compile(self.raw) if plan.compile else self.raw
+        if ranks.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if plan.precision == "bf16" \
+            else contextlib.nullcontext
+        self.peak = peak_flops(device, plan.precision, plan.peak_tflops)
+
+    def resume(self, path: str) -> None:
+        state = checkpoint.load(path, self.device)
+        if state["run"] != self.plan.trajectory():
+            changed = [k for k in TRAJECTORY if state["run"].get(k) != self.plan.trajectory()[k]]
+            raise SystemExit(f"error: {path} was made with other settings ({', '.join(changed)}); "
+                             f"use --overwrite to start again or another --out")
+        self.raw.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        checkpoint.restore_rng(state["rng"])
+        self.step, self.position, self.history = state["step"], state["data_position"], state["history"]
+        self.log.say(f"resumed from {path} at step {self.step} (data position {self.position} windows)")
+
+    def save(self) -> None:
+        if self.ranks.main:
+            checkpoint.save(self.plan.out, {
+                "step": self.step, "data_position": self.position, "model": self.raw.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "rng": checkpoint.rng_states(), "run": self.plan.trajectory(), "history": self.history},
+                self.plan.keep)
+            write_log(self.plan, self.info, self.history)
+
+    def describe(self) -> None:
+        plan, info, windows = self.plan, self.info, self.windows
+        self.log.say(f"model {plan.preset}: {info['parameters']:,} parameters ({info['non_embedding_parameters']:,} "
+                     f"without the embedding), vocab {plan.model['vocab_size']:,}, context {plan.seq_len}")
+        self.log.say(f"data: {windows.num_windows:,} windows of {plan.seq_len} tokens in {len(windows.stream):,} "
+                     f"training tokens; batch {plan.batch_tokens:,} tokens = {plan.micro_batch} x {plan.seq_len} x "
+                     f"{plan.accum} accumulation x {plan.world} rank(s); {plan.steps} steps = "
+                     f"{plan.steps * plan.batch_tokens / len(windows.stream):.2f} epochs")
+        self.log.say(f"schedule: max lr {plan.max_lr:g}, warmup {plan.warmup} steps ({plan.warmup_note}), cosine "
+                     f"to {plan.final_lr_ratio:g} x max at step {plan.steps}; AdamW betas {plan.betas}, weight decay "
+                     f"{plan.weight_decay} on matrices (not norms, not the embedding), clip {plan.grad_clip}; "
+                     f"{plan.precision} on {self.device}"
+                     + (f"; stopping at step {plan.stop_at}" if plan.stop_at < plan.steps else ""))
+        if not self.val_sources:
+            self.log.say("validation: the manifest has no held-out shards, so no validation loss is measured")
+
+    def validate(self) -> None:
+        result = evaluate(self.model, self.val_sources, self.plan, self.ranks, self.device, self.autocast)
+        self.history["validation"].append({"step": self.step, **result})
+        self.log.say(f"validation at step {self.step}: "
+                     + ", ".join(f"{name} {v:.4f}" for name, v in result["loss"].items()))
+
+    def train_step(self) -> tuple[float, float, float]:
+        """One optimizer step: (loss, grad norm before clipping, seconds spent loading data)."""
+        plan, ranks = self.plan, self.ranks
+        loss_sum, data_seconds = torch.zeros((), device=self.device), 0.0
         for micro in range(plan.accum):
             t0 = time.perf_counter()
-            first = position + (micro * plan.world + ranks.rank) * plan.micro_batch
-            batch = torch.from_numpy(windows.batch(first, plan.micro_batch)).to(device, non_blocking=True)
-            interval["data"] += time.perf_counter() - t0
-            sync = micro == plan.accum - 1 or ranks.world == 1
-            with (contextlib.nullcontext() if sync else model.no_sync()):
-                with autocast():
-                    loss = loss_of(model, batch)
+            first = self.position + (micro * plan.world + ranks.rank) * plan.micro_batch
+            batch = torch.from_numpy(self.windows.batch(first, plan.micro_batch)).to(self.device, non_blocking=True)
+            data_seconds += time.perf_counter() - t0
+            last = micro == plan.accum - 1 or ranks.world == 1
+            with contextlib.nullcontext() if last else self.model.no_sync():  # all-reduce once per step
+                with self.autocast():
+                    loss = loss_of(self.model, batch)
                 (loss / plan.accum).backward()
             loss_sum += loss.detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, plan.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        position += per_step
-        step_loss, norm = ranks.mean([float(loss_sum) / plan.accum, float(grad_norm)])
-        interval["loss"] += step_loss
-        interval["steps"] += 1
-        log.tick(step_loss)
-        if step == 1 or step % plan.log_every == 0 or step == plan.stop_at:
-            elapsed = time.perf_counter() - interval["start"]
-            tps = interval["steps"] * plan.batch_tokens / elapsed
-            record = {"step": step, "loss": round(interval["loss"] / interval["steps"], 5), "lr": lr,
-                      "grad_norm": round(norm, 5), "tokens_per_s": round(tps, 1),
-                      "data_fraction": round(interval["data"] / elapsed, 4),
-                      "mfu": round(info["flops_per_token"] * tps / (peak * plan.world), 4) if peak else None}
-            history["train"].append(record)
-            log.say(f"step {step:>6}/{plan.steps} | loss {record['loss']:.4f} | lr {lr:.2e} | grad {norm:.3f} | "
-                    f"{tps:,.0f} tok/s | data {100 * record['data_fraction']:.1f}%"
-                    + (f" | mfu {100 * record['mfu']:.1f}%" if peak else ""))
-            interval = {"loss": 0.0, "steps": 0, "data": 0.0, "start": time.perf_counter()}
-        if val_sources and (step % plan.eval_every == 0 or step == plan.stop_at):
-            validate()
-        if step % plan.ckpt_every == 0 or step == plan.stop_at:
-            if ranks.main:
-                checkpoint.save(plan.out, {
-                    "step": step, "data_position": position, "model": raw.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "rng": checkpoint.rng_states(), "run": plan.trajectory(), "history": history}, plan.keep)
-                write_log(plan, info, history)
-            interval["start"] = time.perf_counter()  # validation and saving are not training time
-    log.close()
-    if ranks.main:
-        summary = summarize(plan, history)
-        path = write_log(plan, info, history, summary)
-        if summary:
-            print(format_summary(plan, summary, path), flush=True)
-    return 0
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.raw.parameters(), plan.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.position += plan.accum * plan.world * plan.micro_batch
+        loss, norm = ranks.mean([float(loss_sum) / plan.accum, float(grad_norm)])
+        return loss, norm, data_seconds
+
+    def record(self, lr: float, losses: list[float], norm: float, seconds: float, data_seconds: float) -> None:
+        """A point of the training curve: the mean loss since the previous one, and the speed."""
+        tps = len(losses) * self.plan.batch_tokens / seconds
+        mfu = self.info["flops_per_token"] * tps / (self.peak * self.plan.world) if self.peak else None
+        record = {"step": self.step, "loss": round(sum(losses) / len(losses), 5), "lr": lr,
+                  "grad_norm": round(norm, 5), "tokens_per_s": round(tps, 1),
+                  "data_fraction": round(data_seconds / seconds, 4), "mfu": round(mfu, 4) if mfu else None}
+        self.history["train"].append(record)
+        self.log.say(f"step {self.step:>6}/{self.plan.steps} | loss {record['loss']:.4f} | lr {lr:.2e} | "
+                     f"grad {norm:.3f} | {tps:,.0f} tok/s | data {100 * record['data_fraction']:.1f}%"
+                     + (f" | mfu {100 * mfu:.1f}%" if mfu else ""))
+
+    def run(self) -> None:
+        plan = self.plan
+        self.describe()
+        if self.step == 0 and self.val_sources:
+            self.validate()
+        os.makedirs(plan.out, exist_ok=True)
+        self.log.start_bar(plan.stop_at, self.step)
+        self.model.train()
+        losses, data_seconds, started = [], 0.0, time.perf_counter()
+        while self.step < plan.stop_at:
+            lr = self.scheduler.get_last_lr()[0]
+            loss, norm, data = self.train_step()
+            losses.append(loss)
+            data_seconds += data
+            self.log.tick(loss)
+            if self.step == 1 or self.step % plan.log_every == 0 or self.step == plan.stop_at:
+                self.record(lr, losses, norm, time.perf_counter() - started, data_seconds)
+                losses, data_seconds, started = [], 0.0, time.perf_counter()
+            pause = time.perf_counter()
+            if self.val_sources and (self.step % plan.eval_every == 0 or self.step == plan.stop_at):
+                self.validate()
+            if self.step % plan.ckpt_every == 0 or self.step == plan.stop_at:
+                self.save()
+            started += time.perf_counter() - pause  # validation and saving are not training time
+        self.log.close()
+
+    def finish(self) -> None:
+        if self.ranks.main:
+            summary = summarize(self.plan, self.history)
+            path = write_log(self.plan, self.info, self.history, summary)
+            if summary:
+                print(format_summary(self.plan, summary, path), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,13 +473,18 @@ def main(argv: list[str] | None = None) -> int:
     if ranks.world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        windows = TrainWindows(args.shards, args.seq_len or presets.get(args.preset).seq_len)
+        windows = TrainWindows(args.shards, args.seq_len or presets.get(args.preset).seq_len, args.seed)
         plan = make_plan(args, windows.manifest, ranks.world, device)
         if args.overwrite and ranks.main:
             for old in checkpoint.existing(plan.out):
                 os.remove(old)
-        val_sources = validation_windows(args.shards, plan.seq_len, plan.eval_tokens)
-        return run(plan, ranks, device, windows, val_sources, fresh=args.overwrite)
+        trainer = Trainer(plan, ranks, device, windows, validation_windows(args.shards, plan.seq_len, plan.eval_tokens))
+        found = [] if args.overwrite else checkpoint.existing(plan.out)
+        if found:
+            trainer.resume(found[-1])
+        trainer.run()
+        trainer.finish()
+        return 0
     finally:
         if ranks.world > 1:
             dist.destroy_process_group()
