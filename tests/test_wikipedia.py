@@ -12,12 +12,12 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from helpers import FIXTURES, RECIPE, assert_accounting, run_source, test_pipeline
-from llamacorpus.filters.wikitext import reference_urls
+from llamacorpus.filters.wikitext import WikitextToText, reference_urls
 from llamacorpus.pipeline.run import main
 from llamacorpus.pipeline.stats import query_counters
 from llamacorpus.sources.wikipedia import (LLAMA_LANGUAGES, SOURCE, Page, ReferenceUrls, SiteInfo, WikipediaConfig,
                                            iter_pages, page_url, refusal)
-from llamacorpus.steps import BadInput, Drop
+from llamacorpus.steps import BadInput, Drop, run_steps
 from llamacorpus.urls import normalize_url
 
 WIKI = FIXTURES / "wikipedia"
@@ -130,6 +130,10 @@ def test_a_dump_of_another_language_is_refused_as_a_whole():
     # listed, it reads like any other: 10 pages, 1 in namespace 4, 3 redirects (#đổi, #redirect, #REDIRECT)
     items = list(SOURCE.read(WikipediaConfig(languages=[*LLAMA_LANGUAGES, "vi"]), vi))
     assert outcomes(items) == collections.Counter({"doc": 6, "drop:redirect": 3, "drop:other_namespace": 1})
+    # its main page is templates only: nothing left, dropped as empty
+    report = run_steps([WikitextToText()], [i for i in items if isinstance(i, dict)])
+    assert report.counts["wikitext"] == {"in": 6, "kept": 5, "dropped:empty": 1}
+    assert [drop.doc["meta"]["title"] for _, drop in report.dropped] == ["Trang Chính"]
 
 
 # ---------------------------------------------------------------------------- the Beam branch
@@ -344,6 +348,15 @@ def test_reference_urls_transform(tmp_path):
 
 
 # ---------------------------------------------------------------------------- beam_main
+
+def test_dataflow_dry_run_builds_the_wikipedia_graph_offline(tmp_path, capsys):
+    assert main(["--recipe", str(RECIPE), "--sources", "wikipedia", "--input_root", str(FIXTURES),
+                 "--output", str(tmp_path / "out"), "--stages", "documents", "--dry_run",
+                 "--runner", "DataflowRunner", "--project", "llamacorpus-test", "--region", "us-central1",
+                 "--temp_location", "gs://llamacorpus-test/tmp", "--sdk_container_image", "example/llamacorpus:0.1.0"]) == 0
+    assert "for DataflowRunner is valid; sources built: wikipedia" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+
 
 @pytest.mark.slow
 def test_beam_main_writes_both_sources_and_datasets_loads_them(tmp_path, capsys):
