@@ -123,6 +123,7 @@ def page_record(page: Page, site: SiteInfo, link_namespaces: dict) -> dict | Dro
 class Wikipedia(Source):
     name = "wikipedia"
     Config = WikipediaConfig
+    category_fields = ("language",)
     default_inputs = ("wikipedia/*.xml*",)
 
     def read(self, cfg: WikipediaConfig, path: str) -> Iterator:
