@@ -4,6 +4,7 @@ bytes; the reader gives documents and windows back."""
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -20,7 +21,7 @@ import pytest
 import sentencepiece as spm
 import yaml
 
-from helpers import FIXTURES, RECIPE, make_context
+from helpers import FIXTURES, RECIPE, make_context, test_pipeline
 from llamacorpus import sources as source_registry
 from llamacorpus.config import ConfigError
 from llamacorpus.document import SOURCES
@@ -28,7 +29,7 @@ from llamacorpus.fileio import InputError
 from llamacorpus.pipeline import io as pio
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.pipeline import run as run_mod
-from llamacorpus.tokenize import megatron, shards, validate
+from llamacorpus.tokenize import megatron, shards, tags, validate
 
 TOKENS_PER_SHARD = 200_000
 
@@ -231,3 +232,38 @@ def test_validate_finds_corruption(run, tmp_path):
     assert any("checksum" in p for p in problems)
     assert any(f">= vocab_size {manifest['vocab_size']}" in p for p in problems)
     assert any(f"{second.name}.sources.npy is missing" in p for p in problems)
+
+
+@pytest.mark.slow
+def test_domain_tags_are_trained_in_and_lead_each_document(run, tmp_path):
+    """shards.domain_tags "domain" in the graph (the "source" mode differs only in the tag list:
+    tests/test_tokenizer.py)."""
+    from llamacorpus.pipeline import mix
+
+    mode = "domain"
+    names = ["c4", "arxiv"]
+    data = _recipe_data(names, domain_tags=mode, domain_tag_count=8, validation_fraction=0.0,
+                        validation_min_documents=0)
+    data["tokenizer"] = {**data.get("tokenizer", {}), "vocab_size": 2000}
+    recipe = recipe_mod.from_dict({**data, "output": str(tmp_path)})
+    p = test_pipeline()
+    documents = {n: p | f"read/{n}" >> pio.ReadDocuments(str(run.output), n) for n in names}
+    mix.build(p, documents, recipe, make_context(tmp_path, recipe))
+    p.run().wait_until_finish()
+    manifest = megatron.load_manifest(str(tmp_path / "shards"))
+    assert validate.validate(str(tmp_path / "shards"))[0] == []
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "shards" / "tokenizer.model"))
+    assert manifest["tags"] and all(sp.piece_to_id(t) == i for t, i in manifest["tags"].items())
+    by_text = {d["text"]: d for n in names for d in run.documents(n)}
+    seen = 0
+    for _, ds, sources in megatron.open_shards(str(tmp_path / "shards")):
+        for doc, source_index in zip(ds, sources):
+            assert doc[0] == manifest["bos_id"] and doc[-1] == manifest["eos_id"]
+            original = by_text[sp.decode(doc[2:-1].tolist())]
+            assert original["source"] == manifest["sources"][source_index]
+            tag = tags.domain_tag(tags.domain_key(original))
+            assert sp.id_to_piece(int(doc[1])) == (tag if tag in manifest["tags"] else tags.domain_tag(tags.OTHER))
+            seen += 1
+    assert seen == manifest["documents"] > 0
+    counts = collections.Counter(tags.domain_key(d) for d in by_text.values())
+    assert sorted(manifest["tags"]) == sorted(tags.symbols("domain", tags.top_domains(counts, 8)))  # + other
