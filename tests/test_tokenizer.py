@@ -196,3 +196,15 @@ def test_given_model_is_checked_before_the_run(tmp_path):
         mix.given_model(recipe)
     with pytest.raises(Exception, match="does not exist"):
         mix.given_model(recipe_mod.from_dict({"tokenizer": {"model": str(tmp_path / "none.model")}}))
+
+
+@pytest.mark.slow
+def test_train_tokenizer_command_gives_the_pipelines_model(run, tmp_path, capsys):
+    from llamacorpus.cli import main
+
+    argv = ["train-tokenizer", "--output", str(run.output), "--recipe", str(run.recipe), "--models_dir", str(tmp_path)]
+    assert main(argv) == 0
+    model = tmp_path / "tokenizer" / "tokenizer.model"
+    assert f"--set tokenizer.model={model}" in capsys.readouterr().out
+    assert model.read_bytes() == (run.shards / "tokenizer.model").read_bytes()
+    assert main(["train-tokenizer", "--output", str(tmp_path / "nothing"), "--recipe", str(run.recipe)]) == 2
