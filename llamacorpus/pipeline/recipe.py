@@ -105,7 +105,8 @@ class ShardsConfig(Section):
     domain_tags: str = ""
     #: "domain" tags: the most frequent domains get their own token, the rest share one "other" tag
     domain_tag_count: int = 256
-    #: salt of the shuffle hash (document id, epoch) that assigns shards and orders them
+    #: salt of the shuffle hash (document id, epoch) that assigns shards and orders them, and of
+    #: the validation hold-out hash
     shuffle_seed: int = 0
     #: fraction of each source's documents (by id hash) held out as validation shards
     validation_fraction: float = 0.01
