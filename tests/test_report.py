@@ -142,9 +142,11 @@ def test_every_section_is_present(page, run):
     # Books: the near-duplicate clusters and their measured overlaps
     assert page.get_element_by_id("near_duplicates_books-clusters-table") is not None
     assert page.get_element_by_id("near_duplicates_books-pairs-table") is not None
-    # GitHub: files per licence; Stack Exchange: sites (expected, said missing when run.json lacks them)
+    # GitHub: files per licence; Stack Exchange: documents per site, with the counts of run.json
     assert page.get_element_by_id("github-licenses-table") is not None
-    assert "Not in this run" in page.get_element_by_id("stackexchange-sites").text_content()
+    sites = page.get_element_by_id("stackexchange-sites-table").text_content()
+    for site, n in run["categories"]["stackexchange/output/site"].items():
+        assert site in sites and f"{n:,}" in sites
     # C4 has no token-length distribution in run.json yet: the section says so instead of failing
     lengths = page.get_element_by_id("c4-lengths").text_content()
     assert "Not in this run" in lengths and "c4/output/tokens" in lengths
@@ -211,7 +213,12 @@ def test_funnel_languages_dedup_and_distributions_equal_run_json(page, run):
     license_step = next(step for step in run["sources"]["github"]["steps"] if step["step"] == "license")
     lic = table_rows(page, "github-licenses-table", "data-value")
     dropped = {r.split("=", 1)[1]: n for r, n in license_step["dropped"].items()}
-    assert {k: value(c[1]) for k, c in lic.items()} == dropped
+    names, _ = rd.category_table(rd.categories(run, "github", "license"))
+    col = {name: i + 1 for i, name in enumerate(names)}
+    assert {k: value(c[col["dropped at license"]]) for k, c in lic.items()
+            if value(c[col["dropped at license"]]) is not None} == dropped
+    kept = run["categories"]["github/output/license"]
+    assert {k: value(c[col["output"]]) for k, c in lic.items() if value(c[col["output"]]) is not None} == kept
     near = run["step_reports"]["near_duplicates_books"]
     pairs = page.get_element_by_id("near_duplicates_books-pairs-table").xpath("./tbody/tr")
     assert len(pairs) == len(near["candidate_pairs"])
