@@ -1,23 +1,467 @@
-"""The Wikipedia-reference classifier (fastText, __label__wiki vs __label__cc).
+"""The Wikipedia-reference classifier (fastText, __label__wiki vs __label__cc), LLaMA's last CCNet step:
+"we trained a linear model to classify pages used as references in Wikipedia v.s. randomly
+sampled pages, and discarded pages not classified as references".
 
-INTERFACE (being implemented): the CommonCrawl source calls these three names.
+Trained inside the run (:class:`WikiClassifier`, a global step), then applied to every page:
+
+1. Reference URLs: the Wikipedia source's :class:`~llamacorpus.sources.wikipedia.ReferenceUrls`
+   reads the dumps (``wikipedia_inputs``, default the recipe's ``sources.wikipedia.inputs``) and
+   emits the normalised URLs cited in ``<ref>`` tags and ``url=`` of the articles in
+   ``wikipedia_languages``.
+2. Positives: the Common Crawl pages whose normalised URL is cited (``label_by: url``, what
+   RedPajama did with the pages it fetched), or whose host is a cited host (``label_by: domain``:
+   exact matches are rare in a small crawl), joined with CoGroupByKey on (key, page id) pairs;
+   ``auto`` (the default) takes the URL matches when they reach ``min_positives`` and the domain
+   matches otherwise. ``reference_warcs`` adds a third input: WARC/WET files of fetched reference
+   pages (RedPajama fetched ~300K with wget), read with the Common Crawl reader, all positives.
+   At most ``max_positives`` pages of each kind, the lowest id hashes.
+3. Negatives: the other pages, an equal-size (``negatives_per_positive``) deterministic sample:
+   drawn by id hash at twice the needed rate, then the lowest hashes kept.
+4. Training: the examples are gathered on one worker (a global combine), 10% (``holdout_fraction``)
+   held out by id hash, fastText ``train_supervised`` on a temporary file in a child process
+   (fastText's trainer is not reentrant: in one process only the first training is sound; a child
+   also keeps a fastText abort from taking the worker down), one thread and a fixed seed, so the
+   model is the same on every run. Held-out precision and recall of ``__label__wiki`` at the
+   threshold go to ``<output>/stats/wiki_classifier.json``. The model's bytes are a Beam side
+   input (not a local file), so the step runs the same on Dataflow.
+5. Applying: ``wiki_prob`` (the probability of ``__label__wiki``) into meta; pages below
+   ``threshold`` (RedPajama: 0.25) are dropped with reason ``low_wiki_prob``.
+
+Text given to fastText, in training and scoring alike: the first ``max_chars`` characters, on one
+line, normalised as CCNet (lowercase, accents, digits to 0; RedPajama gave the raw text).
+
+Too few positives (fewer than ``min_positives``, URL and WARC pages or domain pages as chosen
+above): with ``too_few_positives: keep`` (the default) no model is trained, every page passes
+unscored (no ``wiki_prob``), counted as ``<source>/wiki_classifier/unscored`` and said in the stats
+file with the reason; with ``fail`` the run stops with a message naming the counts.
+
+``model``: a trained fastText model (local or gs://; labels ``__label__wiki``/``__label__cc``) to
+apply instead of training one; then the step is a plain filter.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Literal
 
-from llamacorpus.config import Section
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from llamacorpus import fileio
+from llamacorpus.beam_steps import MEASURES, NAMESPACE, GlobalStep, StepOutputs, counter_name, decide
+from llamacorpus.config import Section, field
+from llamacorpus.document import stable_hash, unit_interval
+from llamacorpus.filters.ccnet_normalize import normalize
+from llamacorpus.steps import Filter, apply_batch
+from llamacorpus.urls import normalize_url
+
+log = logging.getLogger(__name__)
+
+SOURCE = "commoncrawl"
+STEP = "wiki_classifier"
+WIKI, CC = "wiki", "cc"
+LABEL_PREFIX = "__label__"
+LOW_PROB = "low_wiki_prob"
+STATS_FILE = "wiki_classifier.json"
+URL, DOMAIN = "url", "domain"
 
 
 @dataclasses.dataclass
 class ClassifierConfig(Section):
     enabled: bool = True
+    #: a trained fastText model (.bin/.ftz, local or gs://) to apply instead of training one
+    model: str = ""
+    #: keep pages whose wiki_prob is at least this (RedPajama: 0.25)
+    threshold: float = 0.25
+    #: Wikipedia dumps whose references are the positives ([] = the recipe's sources.wikipedia.inputs)
+    wikipedia_inputs: list[str] = field([])
+    #: dump languages whose references count
+    wikipedia_languages: list[str] = field(["en"])
+    #: "url": a page is positive when its normalised URL is cited; "domain": when its host is;
+    #: "auto": url when that gives min_positives, else domain
+    label_by: Literal["url", "domain", "auto"] = "auto"
+    #: WARC/WET files of fetched reference pages: all positives
+    reference_warcs: list[str] = field([])
+    #: negatives per positive, sampled from the other pages by id hash
+    negatives_per_positive: float = 1.0
+    #: fraction of the labelled pages held out (by id hash) for precision and recall
+    holdout_fraction: float = 0.1
+    #: fewer positives: no model ("keep": every page passes unscored, counted; "fail": stop the run)
+    min_positives: int = 50
+    too_few_positives: Literal["keep", "fail"] = "keep"
+    #: positives of each kind used at most (the lowest id hashes); bounds the training worker's memory
+    max_positives: int = 300_000
+    #: characters of a page given to fastText
+    max_chars: int = 5000
+    #: fastText train_supervised settings. RedPajama ran fastText's defaults (epoch 5, lr 0.1, dim 100,
+    #: word n-grams 1, min count 1); min count 5 keeps the model (a side input) small on a large crawl.
+    #: A small crawl needs more passes (e.g. epoch 50, lr 0.5). One thread and this seed: the same
+    #: model on every run.
+    epoch: int = 5
+    lr: float = 0.1
+    word_ngrams: int = 1
+    dim: int = 100
+    #: hash buckets of the word n-grams (used when word_ngrams > 1)
+    bucket: int = 200_000
+    min_count: int = 5
+    seed: int = 0
+
+    def check(self):
+        self.require(0 <= self.threshold <= 1, "threshold", f"must be in [0, 1], got {self.threshold}")
+        self.require(0 < self.holdout_fraction < 1, "holdout_fraction", "must be in (0, 1)")
+        self.require(self.negatives_per_positive > 0, "negatives_per_positive", "must be > 0")
+        for name in ("min_positives", "max_positives", "max_chars", "epoch", "word_ngrams", "dim", "min_count"):
+            self.require(getattr(self, name) > 0, name, "must be > 0")
+        self.require(self.min_positives <= self.max_positives, "min_positives", "must be <= max_positives")
+        self.require(0 < self.lr <= 1, "lr", "must be in (0, 1]")
+        self.require(self.bucket >= 0, "bucket", "must be >= 0")
+        self.require(bool(self.wikipedia_languages), "wikipedia_languages", "must name at least one language")
+
+
+# ---------------------------------------------------------------------------- text and model
+
+def classifier_text(text: str, max_chars: int) -> str:
+    """What fastText sees of a page: its first characters on one line, CCNet-normalised."""
+    return normalize(" ".join(text[:max_chars].split()))
+
+
+def wiki_probabilities(model, texts: list[str]) -> list[float]:
+    """P(__label__wiki) per text (fastText's predict takes a list: numpy 2 breaks predict(str))."""
+    labels, probs = model.predict(texts, k=-1)
+    out = []
+    for names, values in zip(labels, probs):
+        scores = dict(zip(names, values))
+        out.append(min(float(scores.get(LABEL_PREFIX + WIKI, 0.0)), 1.0))
+    return out
+
+
+def load_model_bytes(data: bytes):
+    """A fastText model from its bytes (fastText only opens files)."""
+    import fasttext
+
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(data)
+        f.flush()
+        return fasttext.load_model(f.name)
+
+
+class WikiProb(Filter):
+    """``wiki_prob`` into meta, keep pages at or above the threshold. The model comes from a path
+    (``setup``) or is handed over (:meth:`use`); without one, pages pass unscored."""
+
+    name = STEP
+    measures = ("wiki_prob",)
+
+    def __init__(self, threshold: float, max_chars: int, model_path: str = ""):
+        self.threshold, self.max_chars, self.model_path = threshold, max_chars, model_path
+        self.model = None
+
+    def setup(self):
+        if self.model_path and self.model is None:
+            from llamacorpus.filters.langid import load_model
+
+            self.model = load_model(self.model_path)
+
+    def use(self, model) -> None:
+        self.model = model
+
+    def __getstate__(self):
+        return {**self.__dict__, "model": None}
+
+    def score_batch(self, docs):
+        if self.model is None:
+            return [{} for _ in docs]
+        probs = wiki_probabilities(self.model, [classifier_text(d["text"], self.max_chars) for d in docs])
+        return [{"wiki_prob": round(p, 4)} for p in probs]
+
+    def score(self, doc):
+        return self.score_batch([doc])[0]
+
+    def keep(self, doc):
+        prob = doc["meta"].get("wiki_prob")
+        if prob is None or prob >= self.threshold:
+            return True, None
+        return False, LOW_PROB
+
+
+# ---------------------------------------------------------------------------- training
+
+def train_fasttext(lines: list[str], cfg: ClassifierConfig) -> bytes:
+    """Train on ``__label__x text`` lines in a child process; return the model's bytes."""
+    with tempfile.TemporaryDirectory(prefix="wiki-classifier-") as work:
+        data, model = os.path.join(work, "train.txt"), os.path.join(work, "model.bin")
+        with open(data, "w", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in lines)
+        params = {"input": data, "epoch": cfg.epoch, "lr": cfg.lr, "wordNgrams": cfg.word_ngrams, "dim": cfg.dim,
+                  "bucket": cfg.bucket, "minCount": cfg.min_count, "seed": cfg.seed, "thread": 1, "verbose": 0}
+        done = subprocess.run([sys.executable, "-c", _TRAIN_CHILD, json.dumps(params), model],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"fastText training failed ({done.returncode}): {done.stderr[-2000:]}")
+        with open(model, "rb") as f:
+            return f.read()
+
+
+_TRAIN_CHILD = ("import json, sys, fasttext; "
+                "fasttext.train_supervised(**json.loads(sys.argv[1])).save_model(sys.argv[2])")
+
+
+def precision_recall(labels: list[str], probs: list[float], threshold: float) -> dict:
+    """Of __label__wiki at ``threshold``, with the confusion counts (None where undefined)."""
+    tp = sum(1 for y, p in zip(labels, probs) if y == WIKI and p >= threshold)
+    fp = sum(1 for y, p in zip(labels, probs) if y == CC and p >= threshold)
+    fn = sum(1 for y, p in zip(labels, probs) if y == WIKI and p < threshold)
+    tn = len(labels) - tp - fp - fn
+    return {"threshold": threshold, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+            "recall": round(tp / (tp + fn), 4) if tp + fn else None}
+
+
+def choose_positives(cfg: ClassifierConfig, matches: dict, warc_pages: int) -> tuple[str, list]:
+    """(how pages were labelled, the (hash, id) of the positive Common Crawl pages)."""
+    by_url, by_domain = matches.get(URL, []), matches.get(DOMAIN, [])
+    if cfg.label_by == URL or (cfg.label_by == "auto" and len(by_url) + warc_pages >= cfg.min_positives):
+        return URL, by_url
+    return DOMAIN, by_domain
+
+
+def url_keys(doc) -> list[tuple]:
+    """The join keys of a page: its normalised URL and its host."""
+    key = normalize_url(doc["meta"].get("url", ""))
+    if not key:
+        return []
+    value = (stable_hash(doc["id"], STEP), doc["id"])
+    return [((URL, key), value), ((DOMAIN, key.split("/", 1)[0]), value)]
+
+
+def reference_keys(url: str) -> list[tuple]:
+    return [((URL, url), None), ((DOMAIN, url.split("/", 1)[0]), None)]
+
+
+def _matches(element):
+    (kind, _), groups = element
+    if groups["ref"]:
+        for value in groups["doc"]:
+            yield kind, value
+
+
+class _Counters:
+    def __init__(self, source: str):
+        self.source = source
+
+    def inc(self, what: str, n: int = 1) -> None:
+        if n:
+            Metrics.counter(NAMESPACE, counter_name(self.source, STEP, what)).inc(n)
+
+
+class _Examples(beam.DoFn):
+    """(id, text) of the pages -> (label, hash, id, text) training examples: the positives and a
+    negative sample."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        self.cfg = cfg
+        self._source_of_ids, self._ids, self._rate = None, frozenset(), 0.0
+
+    def process(self, page: tuple, matches, pages: int, warc_pages: int):
+        doc_id, text = page
+        if matches is not self._source_of_ids:  # a new side input value: rebuild once, not per page
+            _, chosen = choose_positives(self.cfg, matches, warc_pages)
+            self._source_of_ids, self._ids = matches, frozenset(i for _, i in chosen)
+            wanted = self.cfg.negatives_per_positive * (len(self._ids) + warc_pages)
+            self._rate = min(1.0, 2 * wanted / max(1, pages - len(self._ids)))
+        if doc_id in self._ids:
+            label = WIKI
+        elif unit_interval(doc_id, STEP, "negative") < self._rate:
+            label = CC
+        else:
+            return
+        yield label, stable_hash(doc_id, STEP), doc_id, classifier_text(text, self.cfg.max_chars)
+
+
+class _ReferencePages(beam.DoFn):
+    """A WARC/WET file of fetched reference pages -> positive examples."""
+
+    def __init__(self, cfg: ClassifierConfig, source: str):
+        self.cfg, self.source = cfg, source
+
+    def setup(self):
+        from llamacorpus.sources import commoncrawl
+
+        self.reader = commoncrawl.SOURCE.reader(commoncrawl.CommonCrawlConfig(min_chars=0))
+        self.counters = _Counters(self.source)
+
+    def process(self, path: str):
+        for item in self.reader(path):
+            if isinstance(item, dict) and item["text"].strip():
+                self.counters.inc("reference_pages")
+                yield WIKI, stable_hash(item["id"], STEP), item["id"], classifier_text(item["text"], self.cfg.max_chars)
+            else:
+                self.counters.inc("reference_pages_unusable")
+
+
+class _Train(beam.DoFn):
+    """All examples (one list) -> the model as ``{"trained", "sha256", "model"}``; writes the stats."""
+
+    def __init__(self, cfg: ClassifierConfig, stats_path: str, source: str):
+        self.cfg, self.stats_path, self.source = cfg, stats_path, source
+
+    def process(self, examples, matches, pages: int, warc_pages: int):
+        cfg, counters = self.cfg, _Counters(self.source)
+        labelled_by, _ = choose_positives(cfg, matches, warc_pages)
+        positives = [e for e in examples if e[0] == WIKI]
+        negatives = sorted((e for e in examples if e[0] == CC), key=lambda e: e[1])
+        negatives = negatives[:round(cfg.negatives_per_positive * len(positives))]
+        stats = {"source": self.source, "labelled_by": labelled_by, "pages": pages,
+                 "matches": {URL: len(matches.get(URL, [])), DOMAIN: len(matches.get(DOMAIN, [])),
+                             "reference_pages": warc_pages},
+                 "positives": len(positives), "negatives": len(negatives), "threshold": cfg.threshold}
+        counters.inc("training_positives", len(positives))
+        counters.inc("training_negatives", len(negatives))
+        if len(positives) < cfg.min_positives:
+            message = (f"wiki classifier: {len(positives)} positive pages (labelled by {labelled_by}; URL matches "
+                       f"{stats['matches'][URL]}, domain matches {stats['matches'][DOMAIN]}, reference pages "
+                       f"{warc_pages}) are fewer than min_positives {cfg.min_positives}")
+            self._write({**stats, "trained": False, "reason": "too_few_positives", "min_positives": cfg.min_positives})
+            if cfg.too_few_positives == "fail":
+                raise RuntimeError(message + " (too_few_positives: fail)")
+            log.warning("%s: no model, every page passes unscored (too_few_positives: keep)", message)
+            yield {"trained": False}
+            return
+        labelled = sorted(positives + negatives, key=lambda e: e[1])  # interleaved, deterministic order
+        held = [unit_interval(e[2], STEP, "holdout") < cfg.holdout_fraction for e in labelled]
+        train = [e for e, h in zip(labelled, held) if not h]
+        test = [e for e, h in zip(labelled, held) if h]
+        model = train_fasttext([f"{LABEL_PREFIX}{label} {text}" for label, _, _, text in train], cfg)
+        probs = wiki_probabilities(load_model_bytes(model), [e[3] for e in test]) if test else []
+        sha = hashlib.sha256(model).hexdigest()
+        self._write({**stats, "trained": True,
+                     "train": {WIKI: sum(e[0] == WIKI for e in train), CC: sum(e[0] == CC for e in train)},
+                     "heldout": {WIKI: sum(e[0] == WIKI for e in test), CC: sum(e[0] == CC for e in test),
+                                 **precision_recall([e[0] for e in test], probs, cfg.threshold)},
+                     "fasttext": {"epoch": cfg.epoch, "lr": cfg.lr, "word_ngrams": cfg.word_ngrams, "dim": cfg.dim,
+                                  "bucket": cfg.bucket, "min_count": cfg.min_count, "seed": cfg.seed, "thread": 1,
+                                  "max_chars": cfg.max_chars},
+                     "model": {"bytes": len(model), "sha256": sha}})
+        yield {"trained": True, "sha256": sha, "model": model}
+
+    def _write(self, stats: dict) -> None:
+        fileio.atomic_write(self.stats_path, json.dumps(stats, indent=1, sort_keys=True))
+
+
+class _Apply(beam.DoFn):
+    """Pages -> (page, decision) with the trained model from the side input (loaded once per worker)."""
+
+    def __init__(self, cfg: ClassifierConfig, source: str):
+        self.step = WikiProb(cfg.threshold, cfg.max_chars)
+        self.source = source
+        self._sha = None
+
+    def setup(self):
+        self.counters = _Counters(self.source)
+
+    def process(self, doc, model: dict):
+        if not model["trained"]:
+            self.counters.inc("unscored")
+            yield doc, doc
+            return
+        if model["sha256"] != self._sha:
+            self.step.use(load_model_bytes(model["model"]))
+            self._sha = model["sha256"]
+        result = apply_batch(self.step, [doc])[0]
+        for field_name, value in result.measures:
+            yield beam.pvalue.TaggedOutput(MEASURES, (f"{self.source}/{STEP}/{field_name}", value))
+        yield doc, result.doc or result.drop or result.error
+
+
+class WikiClassifier(GlobalStep):
+    """Train the classifier on this run's pages (see the module docstring), then apply it."""
+
+    name_ = STEP
+
+    def __init__(self, cfg: ClassifierConfig, wikipedia_paths: list[str], reference_paths: list[str],
+                 stats_path: str, source: str = SOURCE):
+        super().__init__(source)
+        self.cfg, self.wikipedia_paths, self.reference_paths = cfg, list(wikipedia_paths), list(reference_paths)
+        self.stats_path = stats_path
+
+    def expand(self, docs):
+        from llamacorpus.sources.wikipedia import ReferenceUrls
+
+        cfg, root = self.cfg, docs.pipeline
+        refs = (root | "ReferenceUrls" >> ReferenceUrls(self.wikipedia_paths, cfg.wikipedia_languages)
+                | "RefKeys" >> beam.FlatMap(reference_keys) | "DistinctKeys" >> beam.Distinct())
+        matches = ({"ref": refs, "doc": docs | "PageKeys" >> beam.FlatMap(url_keys)}
+                   | "Join" >> beam.CoGroupByKey()
+                   | "Matches" >> beam.FlatMap(_matches)
+                   | "Cap" >> beam.combiners.Top.SmallestPerKey(cfg.max_positives)
+                   | "ByKind" >> beam.combiners.ToDict())
+        pages = docs | "Pages" >> beam.combiners.Count.Globally()
+        if self.reference_paths:
+            fetched = (root | "ReferenceFiles" >> beam.Create(self.reference_paths) | "FanOut" >> beam.Reshuffle()
+                       | "ReferencePages" >> beam.ParDo(_ReferencePages(cfg, self.source)))
+        else:
+            fetched = root | "NoReferencePages" >> beam.Create([])
+        fetched_count = fetched | "CountReferencePages" >> beam.combiners.Count.Globally()
+        side = {"matches": beam.pvalue.AsSingleton(matches), "pages": beam.pvalue.AsSingleton(pages),
+                "warc_pages": beam.pvalue.AsSingleton(fetched_count)}
+        # the examples come from a projection of the pages, not from the pages themselves: on the
+        # FnApiRunner two side-input stages reading one PCollection (here Examples and Apply) never run
+        examples = (docs | "Candidates" >> beam.Map(lambda d, n: (d["id"], d["text"][:n]), cfg.max_chars)
+                    | "Examples" >> beam.ParDo(_Examples(cfg), **side))
+        model = ((examples, fetched) | "AllExamples" >> beam.Flatten()
+                 | "Gather" >> beam.combiners.ToList()
+                 | "Train" >> beam.ParDo(_Train(cfg, self.stats_path, self.source), **side))
+        applied = docs | "Apply" >> beam.ParDo(_Apply(cfg, self.source), beam.pvalue.AsSingleton(model)).with_outputs(
+            MEASURES, main="decisions")
+        out = decide(applied.decisions, self.source, self.step_name)
+        measures = (out.measures, applied[MEASURES]) | "Measures" >> beam.Flatten()
+        return StepOutputs(out.documents, out.rejected, out.errors, measures)
+
+
+# ---------------------------------------------------------------------------- the interface
+
+def stats_path(output: str) -> str:
+    return f"{output.rstrip('/')}/stats/{STATS_FILE}"
+
+
+def wikipedia_paths(cfg: ClassifierConfig, ctx) -> list[str]:
+    patterns = list(cfg.wikipedia_inputs)
+    if not patterns:
+        from llamacorpus.sources import wikipedia
+
+        section = getattr(getattr(ctx, "recipe", None), "sources", {}).get("wikipedia")
+        patterns = list(getattr(section, "inputs", None) or wikipedia.SOURCE.default_inputs)
+    return fileio.expand_inputs(patterns, ctx.input_root, what="sources.commoncrawl.classifier.wikipedia_inputs")
+
+
+def reference_paths(cfg: ClassifierConfig, ctx) -> list[str]:
+    if not cfg.reference_warcs:
+        return []
+    return fileio.expand_inputs(cfg.reference_warcs, ctx.input_root, what="sources.commoncrawl.classifier.reference_warcs")
 
 
 def classifier_prepare(cfg: ClassifierConfig, ctx) -> None:
     """Check before the run that what the steps need exists; raise InputError naming it."""
+    if not cfg.enabled:
+        return
+    if cfg.model:
+        if not fileio.exists(cfg.model):
+            raise fileio.InputError(f"sources.commoncrawl.classifier.model {cfg.model!r} does not exist")
+        return
+    wikipedia_paths(cfg, ctx)
+    reference_paths(cfg, ctx)
 
 
 def classifier_steps(cfg: ClassifierConfig, ctx) -> list:
     """The classifier steps (training as a global step, then applying it) in order."""
-    return []
+    if not cfg.enabled:
+        return []
+    if cfg.model:
+        return [WikiProb(cfg.threshold, cfg.max_chars, cfg.model)]
+    return [WikiClassifier(cfg, wikipedia_paths(cfg, ctx), reference_paths(cfg, ctx), stats_path(ctx.output))]
