@@ -58,3 +58,8 @@ def test_digest_follows_values():
 def test_missing_recipe_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         recipe_mod.load(str(tmp_path / "nope.yaml"))
+
+
+def test_digest_ignores_where_a_run_reads_and_writes():
+    a = recipe_mod.load(str(RECIPE))
+    assert a.digest() == recipe_mod.load(str(RECIPE), output="/elsewhere", input_root="/data", models_dir="/m").digest()

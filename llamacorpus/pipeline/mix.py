@@ -270,9 +270,9 @@ def finalize(entries, plan, model, recipe, names: list[str], output: str) -> dic
     result["shards"] = {"train": len(train), "validation": len(validation), "directory": shard_dir(output)}
     result["tokenizer"] = {**info, "given": bool(recipe.tokenizer.model)}
     fileio.atomic_write(mixture_path(output), json.dumps(result, indent=1, sort_keys=True))
-    print(mixture.format_table(result))
-    print(f"shards: {len(train)} training + {len(validation)} validation in {shard_dir(output)} "
-          f"({manifest['tokens']:,} + {manifest['validation']['tokens']:,} tokens)")
+    # the plan table is printed by the run from run.json (this runs on a worker)
+    log.info("shards: %d training + %d validation in %s (%s + %s tokens)", len(train), len(validation),
+             shard_dir(output), f"{manifest['tokens']:,}", f"{manifest['validation']['tokens']:,}")
     return result
 
 

@@ -170,9 +170,14 @@ class Recipe(Section):
         out["sources"] = {k: to_dict(v) for k, v in self.sources.items()}
         return out
 
+    #: keys that say where a run reads and writes, not what it builds: left out of the digest
+    LOCATION_KEYS = ("input_root", "output", "models_dir")
+
     def digest(self) -> str:
-        """A hash of the validated recipe (for manifests): same values, same hash."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of the validated settings (for manifests): same values, same hash, wherever the
+        run reads its inputs or writes its output."""
+        settings = {k: v for k, v in self.to_dict().items() if k not in self.LOCATION_KEYS}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------- loading

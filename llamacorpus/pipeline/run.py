@@ -16,6 +16,7 @@ from llamacorpus.pipeline import graph, options, stats
 from llamacorpus.pipeline import io as pio
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.base import RunContext
+from llamacorpus.tokenize.mixture import format_table as format_mixture
 
 log = logging.getLogger("llamacorpus")
 
@@ -79,6 +80,8 @@ def execute(args, beam_args, recipe, names, ctx, inputs) -> dict | None:
     run = stats.build_run_json(ctx.output, names, recipe.to_dict(), recipe.digest(), run_info)
     path = stats.write_run_json(ctx.output, run)
     print(stats.format_table(run))
+    if run["mixture"] and "mix" in args.stages:
+        print(format_mixture(run["mixture"]))
     print(f"statistics: {path}")
     if recipe.report and not args.no_report:
         write_report(ctx.output)
