@@ -31,6 +31,6 @@ def test_fixtures_pipeline_shards_train(tmp_path, capsys):
     assert summary["end_loss"] < summary["start_loss"] - 2.0
     first, last = log["validation"][0]["loss"], log["validation"][-1]["loss"]
     for source in ("c4", "wikipedia"):
-        assert last[source] < first[source] - 2.0
+        assert last[source] < first[source] - 1.5
     assert "loss curve (tiny, 300 steps, 307,200 tokens)" in printed
     assert "  c4 " in printed and "  wikipedia " in printed

@@ -402,8 +402,13 @@ class Trainer:
                      f"{plan.weight_decay} on matrices (not norms, not the embedding), clip {plan.grad_clip}; "
                      f"{plan.precision} on {self.device}"
                      + (f"; stopping at step {plan.stop_at}" if plan.stop_at < plan.steps else ""))
-        if not self.val_sources:
-            self.log.say("validation: the manifest has no held-out shards, so no validation loss is measured")
+        missing = [name for name in windows.manifest["sources"] if name not in {v.name for v in self.val_sources}]
+        if self.val_sources:
+            self.log.say("validation every {} steps on held-out documents: {}".format(
+                plan.eval_every, ", ".join(f"{v.name} ({v.tokens:,} tokens)" for v in self.val_sources))
+                + (f"; none held out for {', '.join(missing)}" if missing else ""))
+        else:
+            self.log.say("validation: the manifest has no held-out documents, so no validation loss is measured")
 
     def validate(self) -> None:
         result = evaluate(self.model, self.val_sources, self.plan, self.ranks, self.device, self.autocast)
