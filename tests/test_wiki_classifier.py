@@ -14,18 +14,20 @@ import pytest
 from helpers import FIXTURES, assert_accounting, run_source
 from llamacorpus.config import ConfigError, build
 from llamacorpus.fileio import InputError
-from llamacorpus.filters.wiki_classifier import (DOMAIN, LOW_PROB, URL, ClassifierConfig, WikiProb, choose_positives,
-                                                 classifier_prepare, classifier_text, precision_recall,
-                                                 reference_keys, train_fasttext, url_keys, wiki_probabilities)
+from llamacorpus.document import stable_hash
+from llamacorpus.filters.wiki_classifier import (CC, DOMAIN, LOW_PROB, STEP, URL, WIKI, ClassifierConfig, WikiProb,
+                                                 _Train, choose_positives, classifier_prepare, classifier_text,
+                                                 precision_recall, reference_keys, train_fasttext, url_keys,
+                                                 wiki_probabilities)
 from llamacorpus.sources.base import RunContext
 from llamacorpus.sources.commoncrawl import SOURCE, CommonCrawlConfig
 from llamacorpus.steps import run_steps
 from test_perplexity import install_models
 
 WET = ["commoncrawl/realpages-0000[0-2].warc.wet.gz"]
-WIKI = ["wikipedia/enwiki-*.xml.bz2"]
+WIKI_DUMPS = ["wikipedia/enwiki-*.xml.bz2"]
 #: small data needs more passes than RedPajama's fastText defaults
-SMALL = {"epoch": 50, "lr": 0.5, "min_count": 1}
+SMALL = {"epoch": 50, "lr": 0.5}
 PERPLEXITY = {"lm_model": "{lang}.arpa"}  # the fixture models, see tests/test_perplexity.py
 
 
@@ -39,7 +41,7 @@ def stage(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stage")
     install_models(tmp / "models")
     section = {"inputs": WET, "perplexity": PERPLEXITY,
-               "classifier": {"wikipedia_inputs": WIKI, "min_positives": 20, **SMALL}}
+               "classifier": {"wikipedia_inputs": WIKI_DUMPS, "min_positives": 20, **SMALL}}
     return run_source("commoncrawl", section, tmp)
 
 
@@ -83,11 +85,12 @@ def test_pages_below_the_threshold_are_dropped_with_their_probability(stage):
 
 def test_too_few_positives_keeps_every_page_unscored_and_says_why(tmp_path):
     section = {"inputs": ["commoncrawl/realpages-00000.warc.wet.gz"], "perplexity": {"enabled": False},
-               "classifier": {"wikipedia_inputs": WIKI, "min_positives": 1000}}
+               "classifier": {"wikipedia_inputs": WIKI_DUMPS, "min_positives": 1000}}
     run = run_source("commoncrawl", section, tmp_path)
     assert_accounting(run.stats)
     stats = stats_of(run)
     assert stats["trained"] is False and stats["reason"] == "too_few_positives" and stats["min_positives"] == 1000
+    assert "fewer than min_positives 1000" in stats["message"]
     step = {s["step"]: s for s in run.stats["steps"]}["wiki_classifier"]
     assert step["kept"] == step["in"] == step["counters"]["unscored"] > 0
     assert all("wiki_prob" not in d["meta"] for d in run.docs)
@@ -96,7 +99,7 @@ def test_too_few_positives_keeps_every_page_unscored_and_says_why(tmp_path):
 @pytest.mark.slow
 def test_too_few_positives_can_fail_the_run(tmp_path):
     section = {"inputs": ["commoncrawl/realpages-00000.warc.wet.gz"], "perplexity": {"enabled": False},
-               "classifier": {"wikipedia_inputs": WIKI, "min_positives": 1000, "too_few_positives": "fail"}}
+               "classifier": {"wikipedia_inputs": WIKI_DUMPS, "min_positives": 1000, "when_untrained": "fail"}}
     with pytest.raises(Exception, match="fewer than min_positives 1000"):
         run_source("commoncrawl", section, tmp_path)
 
@@ -105,7 +108,7 @@ def test_too_few_positives_can_fail_the_run(tmp_path):
 def test_fetched_reference_pages_are_positives(tmp_path):
     """The third input: a WARC of fetched reference pages (here the real-page WARC), labelled wiki."""
     section = {"inputs": ["commoncrawl/realpages-0000[12].warc.wet.gz"], "perplexity": {"enabled": False},
-               "classifier": {"wikipedia_inputs": WIKI, "reference_warcs": ["commoncrawl/realpages-00000.warc.gz"],
+               "classifier": {"wikipedia_inputs": WIKI_DUMPS, "reference_warcs": ["commoncrawl/realpages-00000.warc.gz"],
                               "label_by": "url", **SMALL}}
     run = run_source("commoncrawl", section, tmp_path)
     assert_accounting(run.stats)
@@ -124,6 +127,28 @@ def real_pages(n=60):
                                                                         "realpages-00000.warc.wet.gz"))
             if isinstance(d, dict)]
     return docs[:n]
+
+
+def real_examples(n=120):
+    """(label, hash, id, text) of real pages, labels alternating."""
+    return [(WIKI if i % 2 else CC, stable_hash(d["id"], STEP), d["id"], classifier_text(d["text"], 5000))
+            for i, d in enumerate(real_pages(n))]
+
+
+def test_a_training_that_diverges_leaves_pages_unscored_and_says_why(tmp_path):
+    """fastText 0.9.3 diverges ("Encountered NaN") on these real pages with min count 10; the
+    default min count 1 trains on the same examples."""
+    examples = real_examples()
+    path = tmp_path / "wiki_classifier.json"
+    train = _Train(ClassifierConfig(min_count=10), str(path), "commoncrawl")
+    assert list(train.process(examples, {}, len(examples), 0)) == [{"trained": False}]
+    stats = json.loads(path.read_text())
+    assert stats["reason"] == "training_failed" and "Encountered NaN" in stats["message"]
+    failing = _Train(ClassifierConfig(min_count=10, when_untrained="fail"), str(path), "commoncrawl")
+    with pytest.raises(RuntimeError, match="Encountered NaN.*when_untrained: fail"):
+        list(failing.process(examples, {}, len(examples), 0))
+    [model] = _Train(ClassifierConfig(), str(path), "commoncrawl").process(examples, {}, len(examples), 0)
+    assert model["trained"] and json.loads(path.read_text())["heldout"]["wiki"] > 0
 
 
 def test_a_given_model_is_applied_as_a_plain_filter(tmp_path):
@@ -185,8 +210,8 @@ def test_prepare_and_config_errors_name_what_is_wrong(tmp_path):
     with pytest.raises(InputError, match="classifier.wikipedia_inputs"):
         classifier_prepare(ClassifierConfig(wikipedia_inputs=["wikipedia/nothing-*.xml"]), ctx)
     with pytest.raises(InputError, match="classifier.reference_warcs"):
-        classifier_prepare(ClassifierConfig(wikipedia_inputs=WIKI, reference_warcs=["nowhere.warc.gz"]), ctx)
-    classifier_prepare(ClassifierConfig(wikipedia_inputs=WIKI), ctx)
+        classifier_prepare(ClassifierConfig(wikipedia_inputs=WIKI_DUMPS, reference_warcs=["nowhere.warc.gz"]), ctx)
+    classifier_prepare(ClassifierConfig(wikipedia_inputs=WIKI_DUMPS), ctx)
     with pytest.raises(ConfigError, match="threshold"):
         build(ClassifierConfig, {"threshold": 1.5})
     with pytest.raises(ConfigError, match="label_by"):

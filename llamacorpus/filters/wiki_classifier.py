@@ -30,10 +30,12 @@ Trained inside the run (:class:`WikiClassifier`, a global step), then applied to
 Text given to fastText, in training and scoring alike: the first ``max_chars`` characters, on one
 line, normalised as CCNet (lowercase, accents, digits to 0; RedPajama gave the raw text).
 
-Too few positives (fewer than ``min_positives``, URL and WARC pages or domain pages as chosen
-above): with ``too_few_positives: keep`` (the default) no model is trained, every page passes
-unscored (no ``wiki_prob``), counted as ``<source>/wiki_classifier/unscored`` and said in the stats
-file with the reason; with ``fail`` the run stops with a message naming the counts.
+No model: with too few positives (fewer than ``min_positives``: URL and WARC pages, or domain
+pages, as chosen above) or when fastText fails to train (it can diverge: "Encountered NaN"),
+``when_untrained: keep`` (the default) lets every page pass unscored (no ``wiki_prob``), counted
+as ``<source>/wiki_classifier/unscored``, with the reason (``too_few_positives`` or
+``training_failed``) and the counts in the stats file and the log; ``fail`` stops the run with that
+message.
 
 ``model``: a trained fastText model (local or gs://; labels ``__label__wiki``/``__label__cc``) to
 apply instead of training one; then the step is a plain filter.
@@ -92,24 +94,27 @@ class ClassifierConfig(Section):
     negatives_per_positive: float = 1.0
     #: fraction of the labelled pages held out (by id hash) for precision and recall
     holdout_fraction: float = 0.1
-    #: fewer positives: no model ("keep": every page passes unscored, counted; "fail": stop the run)
-    min_positives: int = 50
-    too_few_positives: Literal["keep", "fail"] = "keep"
+    #: fewer positives: no model
+    min_positives: int = 20
+    #: without a model (too few positives, or fastText fails to train): "keep" lets every page pass
+    #: unscored (counted, the reason in the stats), "fail" stops the run
+    when_untrained: Literal["keep", "fail"] = "keep"
     #: positives of each kind used at most (the lowest id hashes); bounds the training worker's memory
     max_positives: int = 300_000
     #: characters of a page given to fastText
     max_chars: int = 5000
-    #: fastText train_supervised settings. RedPajama ran fastText's defaults (epoch 5, lr 0.1, dim 100,
-    #: word n-grams 1, min count 1); min count 5 keeps the model (a side input) small on a large crawl.
-    #: A small crawl needs more passes (e.g. epoch 50, lr 0.5). One thread and this seed: the same
-    #: model on every run.
+    #: fastText train_supervised settings: RedPajama ran fastText's defaults (epoch 5, lr 0.1, dim 100,
+    #: word n-grams 1, min count 1). A small crawl needs more passes (e.g. epoch 50, lr 0.5); a large
+    #: one a higher min_count (5) to keep the model, a side input, small (on a few hundred pages
+    #: fastText 0.9.3 diverges with min count 5 or more). One thread and this seed: the same model
+    #: on every run.
     epoch: int = 5
     lr: float = 0.1
     word_ngrams: int = 1
     dim: int = 100
     #: hash buckets of the word n-grams (used when word_ngrams > 1)
     bucket: int = 200_000
-    min_count: int = 5
+    min_count: int = 1
     seed: int = 0
 
     def check(self):
@@ -203,7 +208,8 @@ def train_fasttext(lines: list[str], cfg: ClassifierConfig) -> bytes:
         done = subprocess.run([sys.executable, "-c", _TRAIN_CHILD, json.dumps(params), model],
                               capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"fastText training failed ({done.returncode}): {done.stderr[-2000:]}")
+            last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise RuntimeError(f"fastText training failed: {last}")
         with open(model, "rb") as f:
             return f.read()
 
@@ -324,31 +330,39 @@ class _Train(beam.DoFn):
         counters.inc("training_positives", len(positives))
         counters.inc("training_negatives", len(negatives))
         if len(positives) < cfg.min_positives:
-            message = (f"wiki classifier: {len(positives)} positive pages (labelled by {labelled_by}; URL matches "
+            message = (f"{len(positives)} positive pages (labelled by {labelled_by}; URL matches "
                        f"{stats['matches'][URL]}, domain matches {stats['matches'][DOMAIN]}, reference pages "
                        f"{warc_pages}) are fewer than min_positives {cfg.min_positives}")
-            self._write({**stats, "trained": False, "reason": "too_few_positives", "min_positives": cfg.min_positives})
-            if cfg.too_few_positives == "fail":
-                raise RuntimeError(message + " (too_few_positives: fail)")
-            log.warning("%s: no model, every page passes unscored (too_few_positives: keep)", message)
-            yield {"trained": False}
+            yield self._untrained({**stats, "min_positives": cfg.min_positives}, "too_few_positives", message)
             return
         labelled = sorted(positives + negatives, key=lambda e: e[1])  # interleaved, deterministic order
         held = [unit_interval(e[2], STEP, "holdout") < cfg.holdout_fraction for e in labelled]
         train = [e for e, h in zip(labelled, held) if not h]
         test = [e for e, h in zip(labelled, held) if h]
-        model = train_fasttext([f"{LABEL_PREFIX}{label} {text}" for label, _, _, text in train], cfg)
+        settings = {"epoch": cfg.epoch, "lr": cfg.lr, "word_ngrams": cfg.word_ngrams, "dim": cfg.dim,
+                    "bucket": cfg.bucket, "min_count": cfg.min_count, "seed": cfg.seed, "thread": 1,
+                    "max_chars": cfg.max_chars}
+        try:
+            model = train_fasttext([f"{LABEL_PREFIX}{label} {text}" for label, _, _, text in train], cfg)
+        except RuntimeError as exc:
+            yield self._untrained({**stats, "fasttext": settings}, "training_failed", str(exc))
+            return
         probs = wiki_probabilities(load_model_bytes(model), [e[3] for e in test]) if test else []
         sha = hashlib.sha256(model).hexdigest()
         self._write({**stats, "trained": True,
                      "train": {WIKI: sum(e[0] == WIKI for e in train), CC: sum(e[0] == CC for e in train)},
                      "heldout": {WIKI: sum(e[0] == WIKI for e in test), CC: sum(e[0] == CC for e in test),
                                  **precision_recall([e[0] for e in test], probs, cfg.threshold)},
-                     "fasttext": {"epoch": cfg.epoch, "lr": cfg.lr, "word_ngrams": cfg.word_ngrams, "dim": cfg.dim,
-                                  "bucket": cfg.bucket, "min_count": cfg.min_count, "seed": cfg.seed, "thread": 1,
-                                  "max_chars": cfg.max_chars},
-                     "model": {"bytes": len(model), "sha256": sha}})
+                     "fasttext": settings, "model": {"bytes": len(model), "sha256": sha}})
         yield {"trained": True, "sha256": sha, "model": model}
+
+    def _untrained(self, stats: dict, reason: str, message: str) -> dict:
+        """No model: say why in the stats, then fail the run or let every page pass unscored."""
+        self._write({**stats, "trained": False, "reason": reason, "message": message})
+        if self.cfg.when_untrained == "fail":
+            raise RuntimeError(f"wiki classifier: {message} (when_untrained: fail)")
+        log.warning("wiki classifier: %s; no model, every page passes unscored (when_untrained: keep)", message)
+        return {"trained": False}
 
     def _write(self, stats: dict) -> None:
         fileio.atomic_write(self.stats_path, json.dumps(stats, indent=1, sort_keys=True))
