@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     files = {"en": (str(models / "lm" / "en.sp.model"), str(models / "lm" / "en.arpa.bin"))}
     docs = english_pages()
     lines = sum(d["text"].count("\n") + 1 for d in docs)
-    sp = sentencepiece.SentencePieceProcessor(model_file=files["en"][0])
+    sp = sentencepiece.SentencePieceProcessor(model_file=files["en"][0], num_threads=1)
     lm = kenlm.Model(files["en"][1])
 
     def library():

@@ -93,6 +93,12 @@ def test_normalize_removes_newlines_as_ccnet_does():
     assert normalize(" \t ") == ""
 
 
+def test_normalize_beyond_the_first_two_planes():
+    """Hand-made (the fixtures lack them): a plane-2 ideograph kept, a plane-14 variation selector
+    (category Mn) removed, a plane-1 mathematical digit (category Nd) made 0."""
+    assert normalize("A\U00020000\U000E0100b\U0001D7D7") == "a\U00020000b0"
+
+
 # ---------------------------------------------------------------------------- the pipeline
 
 @pytest.fixture(scope="module")

@@ -160,7 +160,9 @@ class LanguageModels:
         import kenlm
         import sentencepiece
 
-        self.sp = {lang: sentencepiece.SentencePieceProcessor(model_file=local_path(sp)) for lang, (sp, _) in files.items()}
+        # one thread per call: a page's lines are a small batch, and Beam runs several pages at once
+        self.sp = {lang: sentencepiece.SentencePieceProcessor(model_file=local_path(sp), num_threads=1)
+                   for lang, (sp, _) in files.items()}
         self.lm = {lang: kenlm.Model(local_path(lm)) for lang, (_, lm) in files.items()}
 
 
