@@ -9,14 +9,17 @@
 #
 # Needs a C++ compiler, cmake and Debian's libboost-program-options-dev libboost-system-dev
 # libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev, and a Python with pip and
-# setuptools ($PYTHON, default python3) to fetch the sdist.
+# setuptools to fetch the sdist ($PYTHON, default the project's .venv/bin/python, else python3).
 set -euo pipefail
 
 KENLM_VERSION=0.3.0
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${1:-$ROOT/.cache/kenlm-tools}"
 BIN="$CACHE/bin"
-PYTHON="${PYTHON:-python3}"
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
 JOBS="${JOBS:-2}"
 
 if [ -x "$BIN/lmplz" ] && [ -x "$BIN/build_binary" ]; then
