@@ -10,8 +10,15 @@ import os
 import uuid
 from typing import IO, Iterable, Sequence
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
+
+
+def _beam_fs():
+    """Beam's FileSystems, imported on first use: local files never need it, and importing Beam
+    costs seconds at the start of commands that only read local shards (the trainer)."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems, CompressionTypes.UNCOMPRESSED
 
 
 class InputError(ValueError):
@@ -25,7 +32,7 @@ def has_scheme(path: str) -> bool:
 def join(root: str, path: str) -> str:
     if not root or os.path.isabs(path) or has_scheme(path):
         return path
-    return FileSystems.join(root, path) if has_scheme(root) else os.path.join(root, path)
+    return _beam_fs()[0].join(root, path) if has_scheme(root) else os.path.join(root, path)
 
 
 def expand_inputs(patterns: Sequence[str], root: str = "", what: str = "input") -> list[str]:
@@ -37,7 +44,7 @@ def expand_inputs(patterns: Sequence[str], root: str = "", what: str = "input") 
     for pattern in patterns:
         full = join(root, pattern)
         try:
-            matched = [m.path for m in FileSystems.match([full])[0].metadata_list]
+            matched = [m.path for m in _beam_fs()[0].match([full])[0].metadata_list]
         except Exception as exc:  # noqa: BLE001 - Beam raises for a missing literal path
             raise InputError(f"{what} path {full!r} does not exist ({exc})") from None
         matched = [m for m in matched if not m.endswith("/")]
@@ -49,7 +56,10 @@ def expand_inputs(patterns: Sequence[str], root: str = "", what: str = "input") 
 
 def open_raw(path: str) -> IO[bytes]:
     """The file's bytes as stored (no decompression)."""
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    if not has_scheme(path):
+        return open(path, "rb")
+    filesystems, uncompressed = _beam_fs()
+    return filesystems.open(path, compression_type=uncompressed)
 
 
 def open_decompressed(path: str) -> IO[bytes]:
@@ -79,7 +89,7 @@ def iter_lines(path: str) -> Iterable[tuple[int, bytes]]:
 
 
 def exists(path: str) -> bool:
-    return FileSystems.exists(path)
+    return _beam_fs()[0].exists(path) if has_scheme(path) else os.path.exists(path)
 
 
 def makedirs(path: str) -> None:
@@ -94,14 +104,17 @@ def atomic_write(path: str, data: bytes | str) -> None:
     parent = path.rsplit("/", 1)[0] if "/" in path else "."
     makedirs(parent)
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
-    if has_scheme(path):
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-        FileSystems.rename([tmp], [path])
-    else:
+    if not has_scheme(path):
+        with open(tmp, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
+        return
+    filesystems, uncompressed = _beam_fs()
+    with filesystems.create(tmp, compression_type=uncompressed) as f:
+        f.write(data)
+    if filesystems.exists(path):
+        filesystems.delete([path])
+    filesystems.rename([tmp], [path])
 
 
 def read_bytes(path: str) -> bytes:
