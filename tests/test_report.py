@@ -26,15 +26,19 @@ from llamacorpus.pipeline.run import main as run_main
 
 #: the sources with a module on main, run on their fixtures (add each source as it lands)
 RECIPE_SOURCES = {
-    "commoncrawl": {"inputs": ["commoncrawl/*.warc.wet.gz", "commoncrawl/*.warc.gz"], "languages": ["en", "de"]},
+    "commoncrawl": {"inputs": ["commoncrawl/*.warc.wet.gz", "commoncrawl/*.warc.gz"], "languages": ["en", "de"],
+                    # the sample is tiny: more fastText passes than RedPajama's defaults (as make demo does)
+                    "classifier": {"epoch": 50, "lr": 0.5}},
+    "wikipedia": {"inputs": ["wikipedia/*.xml*"]},
     "c4": {"inputs": ["c4/*.json.gz"], "min_chars": 300},
     "github": {"inputs": ["github/*.jsonl"]},
     "books": {"inputs": ["books/*.txt"]},
     "arxiv": {"inputs": ["arxiv/*/"]},
     "stackexchange": {"inputs": ["stackexchange/*-Posts.xml"]},
 }
-#: LLaMA's Table 1 without Wikipedia (its share goes to Common Crawl)
-WEIGHTS = {"commoncrawl": {"proportion": 0.715, "epochs": 1.1}, "c4": {"proportion": 0.15, "epochs": 1.06},
+#: LLaMA's Table 1
+WEIGHTS = {"commoncrawl": {"proportion": 0.67, "epochs": 1.1}, "c4": {"proportion": 0.15, "epochs": 1.06},
+           "wikipedia": {"proportion": 0.045, "epochs": 2.45},
            "github": {"proportion": 0.045, "epochs": 0.64}, "books": {"proportion": 0.045, "epochs": 2.23},
            "arxiv": {"proportion": 0.025, "epochs": 1.06}, "stackexchange": {"proportion": 0.02, "epochs": 1.03}}
 
@@ -54,7 +58,6 @@ def out(tmp_path_factory):
     """One real run of the sources above with the mix stage; the run itself writes report.html."""
     root = tmp_path_factory.mktemp("report")
     sources = copy.deepcopy(RECIPE_SOURCES)
-    sources["commoncrawl"]["classifier"] = {"enabled": False}  # trains on Wikipedia references: not in this run
     sources["commoncrawl"]["perplexity"] = {"models_dir": str(lm_dir(root)), "lm_model": "{lang}.arpa",
                                             "languages": ["en"]}
     recipe = root / "recipe.yaml"
@@ -132,6 +135,11 @@ def test_every_section_is_present(page, run):
         assert toc.xpath(f".//a[@href='#source-{source}']")
     for ident in ("commoncrawl-perplexity", "commoncrawl-classifier"):  # expected for Common Crawl
         assert page.get_element_by_id(ident) is not None
+    # the classifier: its score histogram with the threshold, and its held-out precision and recall
+    assert page.get_element_by_id("dist-commoncrawl-wiki_classifier-wiki_prob") is not None
+    heldout = run["step_reports"]["wiki_classifier"]["heldout"]
+    shown = page.get_element_by_id("commoncrawl-classifier").text_content()
+    assert "precision" in shown and "recall" in shown and str(heldout["tp"]) in shown
     # Common Crawl: per-language table, language-score histogram with its threshold, line dedup
     assert page.get_element_by_id("commoncrawl-languages-table") is not None
     assert page.get_element_by_id("dist-commoncrawl-langid-language_score") is not None
@@ -148,8 +156,10 @@ def test_every_section_is_present(page, run):
     for site, n in run["categories"]["stackexchange/output/site"].items():
         assert site in sites and f"{n:,}" in sites
     # C4 has no token-length distribution in run.json yet: the section says so instead of failing
-    lengths = page.get_element_by_id("c4-lengths").text_content()
-    assert "Not in this run" in lengths and "c4/output/tokens" in lengths
+    # token lengths per document come from the mix stage's encoder, one per cleaned document
+    for name, source in run["sources"].items():
+        assert run["distributions"][f"{name}/output/tokens"]["count"] == source["documents_out"]
+        assert "Not in this run" not in page.get_element_by_id(f"{name}-lengths").text_content()
 
 
 @pytest.mark.slow

@@ -31,6 +31,7 @@ from llamacorpus import fileio
 from llamacorpus.config import ConfigError
 from llamacorpus.document import SOURCES
 from llamacorpus.pipeline import io as pio
+from llamacorpus.pipeline.stats import WriteDistributions
 from llamacorpus.pipeline import options
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.tokenize import mixture, shards, tags, trainer
@@ -288,6 +289,9 @@ def build(p: beam.Pipeline, documents: dict[str, beam.PCollection], recipe, ctx)
                   | "mix/stats/split" >> beam.MapTuple(lambda s, st, cfg=scfg: (s, split_info(st, cfg))))
     model = tokenizer_model(docs, info, recipe, ctx)
     encoded = docs | "mix/encode" >> beam.ParDo(EncodeFn(scfg), AsSingleton(model), info)
+    (encoded  # token lengths per document (BOS/EOS/tags included) for the statistics
+     | "mix/lengths" >> beam.Map(lambda r: (f"{r[1]}/output/tokens", r[3]))
+     | "mix/lengths/write" >> WriteDistributions(ctx.output, "mixture"))
     counts = (encoded
               | "mix/count/key" >> beam.Map(lambda r: ((r[0], r[1]), (r[3], 1, r[3] ** 2)))
               | "mix/count/sum" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum, sum)))

@@ -417,8 +417,10 @@ def classifier_section(run: dict, source: str) -> str:
     out = distributions_section(run, source, "classifier", "the classifier score distribution "
                                 f"(<code>{esc(source)}/&lt;step&gt;/wiki_prob</code>)")
     for name, rep in rd.step_reports_of(run, source):
-        figures = {k: v for k, v in rep.items() if k in ("threshold", "precision", "recall", "f1", "heldout",
-                                                           "train", "positives", "negatives")}
+        heldout = rep.get("heldout") if isinstance(rep.get("heldout"), dict) else {}
+        figures = {k: v for k, v in {**rep, **heldout}.items()
+                   if k in ("threshold", "precision", "recall", "f1", "tp", "fp", "fn", "tn", "positives",
+                            "negatives", "labelled_by")}
         if "precision" in figures or "recall" in figures:
             trs = [f'<tr data-figure="{esc(k)}"><td>{esc(k)}</td>'
                    + (num(v) if isinstance(v, (int, float)) else f"<td>{esc(v)}</td>") + "</tr>" for k, v in figures.items()]

@@ -192,10 +192,11 @@ def step_stats(counters: dict[str, int], source: str, step: str) -> dict[str, An
 
 def source_stats(counters: dict[str, int], source: str, step_order: list[str]) -> dict[str, Any]:
     """A source's funnel: its steps in order, and the totals in and out."""
-    known = list(step_order)
     seen = {name.split("/")[1] for name in counters if name.startswith(source + "/")}
-    known += sorted(seen - set(known))  # counters of steps the graph did not announce
-    steps = [step_stats(counters, source, s) for s in known]
+    # counters under the source's name from transforms outside its funnel (the Wikipedia reference
+    # URLs read for the Common Crawl classifier, say) are reported beside it, not as steps
+    side = {s: step_stats(counters, source, s) for s in sorted(seen - set(step_order))}
+    steps = [step_stats(counters, source, s) for s in step_order]
     read = steps[0] if steps else step_stats(counters, source, "read")
     last = steps[-1] if steps else read
     dropped: collections.Counter = collections.Counter()
@@ -216,6 +217,8 @@ def source_stats(counters: dict[str, int], source: str, step_order: list[str]) -
         "files": read.get("counters", {}).get("files", 0),
         "seconds": round(sum(s.get("seconds", 0.0) for s in steps), 3),
         "steps": steps,
+        **({"side_counters": {name: st.get("counters", {}) | {f"error:{k}": v for k, v in st["errors"].items()}
+                              for name, st in side.items()}} if side else {}),
     }
 
 
