@@ -19,7 +19,6 @@ dropped + errored holds for every step.
 from __future__ import annotations
 
 import collections
-import json
 import time
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
@@ -304,6 +303,3 @@ def decide(pcoll, source: str, step: str, label: str = "Decide") -> StepOutputs:
     out = pcoll | label >> beam.ParDo(Decide(source, step)).with_outputs(REJECTED, ERRORS, MEASURES, main="documents")
     return StepOutputs(out.documents, out[REJECTED], out[ERRORS], out[MEASURES])
 
-
-def to_json_line(record: Any) -> str:
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)

@@ -72,8 +72,10 @@ def unit_interval(*parts: Any) -> float:
     return stable_hash(*parts) / 2.0**64
 
 
-def meta_to_json(meta: dict) -> str:
-    return json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str)
+def to_json(value: Any) -> str:
+    """One JSON line as every output writes it (meta columns, rejected samples, dead letters):
+    UTF-8 kept, keys sorted, anything else as its str()."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def meta_from_json(text: str) -> dict:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import io
 import lzma
 import os
+import shutil
+import tempfile
 import uuid
 from typing import IO, Iterable, Sequence
 
@@ -115,6 +118,22 @@ def atomic_write(path: str, data: bytes | str) -> None:
     if filesystems.exists(path):
         filesystems.delete([path])
     filesystems.rename([tmp], [path])
+
+
+def local_copy(path: str) -> str:
+    """``path`` itself when local; else a copy on local disk, streamed once per machine (for
+    libraries that open models by file name: fastText, KenLM, SentencePiece)."""
+    if not has_scheme(path):
+        return path
+    digest = hashlib.sha1(path.encode()).hexdigest()[:16]
+    local = os.path.join(tempfile.gettempdir(), "llamacorpus-models", digest, path.rsplit("/", 1)[-1])
+    if not os.path.exists(local):
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        tmp = f"{local}.part-{os.getpid()}"
+        with open_raw(path) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 16 << 20)
+        os.replace(tmp, local)
+    return local
 
 
 def read_bytes(path: str) -> bytes:

@@ -106,19 +106,6 @@ class Mapper(Step):
         raise NotImplementedError
 
 
-class FunctionFilter(Filter):
-    """A filter from a plain predicate on the document: ``keep`` returns True or a drop reason."""
-
-    def __init__(self, name: str, predicate, reason: str):
-        self.name, self.predicate, self.reason = name, predicate, reason
-
-    def score(self, doc: Document) -> dict[str, Any]:
-        return {}
-
-    def keep(self, doc: Document) -> tuple[bool, str | None]:
-        return (True, None) if self.predicate(doc) else (False, self.reason)
-
-
 def numeric_measures(step: Filter, figures: dict[str, Any]) -> Iterator[tuple[str, float]]:
     names = step.measures if step.measures is not None else list(figures)
     for name in names:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-import os
 import threading
 from typing import Any, Sequence
 
+from llamacorpus import fileio
 from llamacorpus.document import Document
 from llamacorpus.steps import Filter
 
@@ -44,22 +44,8 @@ def load_model(path: str):
         if model is None:
             import fasttext
 
-            local = path
-            if "://" in path:  # gs:// and the like: copy once to a local file fastText can open
-                local = _local_copy(path)
-            model = _models[path] = fasttext.load_model(local)
+            model = _models[path] = fasttext.load_model(fileio.local_copy(path))
         return model
-
-
-def _local_copy(path: str) -> str:
-    import tempfile
-
-    from llamacorpus import fileio
-
-    fd, local = tempfile.mkstemp(suffix="-" + os.path.basename(path))
-    with os.fdopen(fd, "wb") as out:
-        out.write(fileio.read_bytes(path))
-    return local
 
 
 def predict(model, texts: Sequence[str]) -> list[tuple[str, float]]:

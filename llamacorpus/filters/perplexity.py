@@ -32,11 +32,7 @@ and shared between its threads (``apache_beam.utils.shared``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from typing import Literal
 
 import apache_beam as beam
@@ -138,21 +134,6 @@ def resolve_languages(cfg: PerplexityConfig, ctx) -> dict[str, tuple[str, str]]:
     return out
 
 
-def local_path(path: str) -> str:
-    """``path`` itself when local; else a copy on local disk, made once per machine."""
-    if not fileio.has_scheme(path):
-        return path
-    digest = hashlib.sha1(path.encode()).hexdigest()[:16]
-    local = os.path.join(tempfile.gettempdir(), "llamacorpus-models", digest, path.rsplit("/", 1)[-1])
-    if not os.path.exists(local):
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        tmp = f"{local}.part-{os.getpid()}"
-        with fileio.open_raw(path) as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, 16 << 20)
-        os.replace(tmp, local)
-    return local
-
-
 class LanguageModels:
     """The SentencePiece and KenLM models of several languages, loaded once."""
 
@@ -161,9 +142,9 @@ class LanguageModels:
         import sentencepiece
 
         # one thread per call: a page's lines are a small batch, and Beam runs several pages at once
-        self.sp = {lang: sentencepiece.SentencePieceProcessor(model_file=local_path(sp), num_threads=1)
+        self.sp = {lang: sentencepiece.SentencePieceProcessor(model_file=fileio.local_copy(sp), num_threads=1)
                    for lang, (sp, _) in files.items()}
-        self.lm = {lang: kenlm.Model(local_path(lm)) for lang, (_, lm) in files.items()}
+        self.lm = {lang: kenlm.Model(fileio.local_copy(lm)) for lang, (_, lm) in files.items()}
 
 
 def sentences(text: str, scoring: str) -> list[str]:

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 class GraphInfo:
     """What the graph builder decided, for the code that runs it and writes run.json."""
 
-    sources: list[str]
     built: list[str] = dataclasses.field(default_factory=list)  # sources rebuilt in this run
     reused: list[str] = dataclasses.field(default_factory=list)  # finished sources read back
     step_order: dict[str, list[str]] = dataclasses.field(default_factory=dict)
@@ -50,7 +49,7 @@ def prepare(recipe, names: list[str], ctx: RunContext) -> dict[str, list[str]]:
 
 def build(p: beam.Pipeline, recipe, names: list[str], ctx: RunContext, inputs: dict[str, list[str]],
           stages: list[str], overwrite: bool = False) -> GraphInfo:
-    info = GraphInfo(sources=list(names))
+    info = GraphInfo()
     for name in names:
         source = source_registry.get(name)
         cfg = recipe.sources[name]

@@ -20,8 +20,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from llamacorpus import fileio
-from llamacorpus.beam_steps import to_json_line
-from llamacorpus.document import meta_from_json, meta_to_json
+from llamacorpus.document import meta_from_json, to_json
 
 PARQUET_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
                             ("meta", pa.string())])
@@ -35,7 +34,7 @@ def documents_dir(output: str, source: str) -> str:
 
 
 def to_row(doc: dict) -> dict:
-    return {"id": doc["id"], "text": doc["text"], "source": doc["source"], "meta": meta_to_json(doc["meta"])}
+    return {"id": doc["id"], "text": doc["text"], "source": doc["source"], "meta": to_json(doc["meta"])}
 
 
 def from_row(row: dict) -> dict:
@@ -95,8 +94,7 @@ class ExportJsonl(beam.PTransform):
 
 
 def redpajama_line(doc: dict) -> str:
-    return json.dumps({"text": doc["text"], "meta": {**doc["meta"], "id": doc["id"], "source": doc["source"]}},
-                      ensure_ascii=False, sort_keys=True, default=str)
+    return to_json({"text": doc["text"], "meta": {**doc["meta"], "id": doc["id"], "source": doc["source"]}})
 
 
 class WriteRejected(beam.PTransform):
@@ -114,7 +112,7 @@ class WriteRejected(beam.PTransform):
 
     def _write(self, element):
         (source, reason), samples = element
-        lines = [to_json_line(record) for _, record in sorted(samples, key=lambda v: v[0])]
+        lines = [to_json(record) for _, record in sorted(samples, key=lambda v: v[0])]
         fileio.atomic_write(f"{self.output}/rejected/{source}/{reason}.jsonl", "\n".join(lines) + "\n")
         return source, reason, len(lines)
 
@@ -128,7 +126,7 @@ class WriteErrors(beam.PTransform):
 
     def expand(self, errors):
         return (errors
-                | "Json" >> beam.Map(to_json_line)
+                | "Json" >> beam.Map(to_json)
                 | "Write" >> beam.io.WriteToText(self.prefix, file_name_suffix=".jsonl",
                                                  shard_name_template=SHARD_TEMPLATE))
 

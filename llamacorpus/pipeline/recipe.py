@@ -159,9 +159,6 @@ class Recipe(Section):
     def models(self) -> str:
         return self.models_dir or f"{self.output.rstrip('/')}/models"
 
-    def source_config(self, name: str):
-        return self.sources[name]
-
     def selected_sources(self) -> list[str]:
         return list(self.run or self.sources)
 

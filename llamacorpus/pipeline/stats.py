@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import json
 import math
-import time
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -312,6 +311,3 @@ def format_table(run: dict) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
-
-def now() -> float:
-    return time.time()
