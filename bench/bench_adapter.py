@@ -2,7 +2,7 @@
 
 Runs the same chain of cheap filters (a) with run_steps (no Beam) and (b) inside Beam's FnApiRunner
 (in_memory, one worker) through ApplySteps, on real C4 documents repeated to N, and prints the
-difference per record: what Beam adds per record per fused stage (DESIGN.md section 9 quotes ~17 us).
+difference per record: what Beam adds per record per fused stage (docs/architecture.md "Speed bars" quotes ~17 us).
 
     /work/venv/bin/python bench/bench_adapter.py [N]
 """
@@ -18,9 +18,9 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from llamacorpus.beam_steps import ApplySteps
+from llamacorpus.steps.adapter import ApplySteps
 from llamacorpus.document import make_document
-from llamacorpus.filters.length import MinChars
+from llamacorpus.steps.filters.length import MinChars
 from llamacorpus.steps import run_steps
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests/fixtures/c4/c4-en-train.00000-of-01024.first1000.json.gz"

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import py7zr
 
-from llamacorpus.filters.html_text import html_to_text
-from llamacorpus.filters.latex import LatexCleaner
+from llamacorpus.steps.clean.html_text import html_to_text
+from llamacorpus.steps.clean.latex import LatexCleaner
 from llamacorpus.sources.arxiv import SOURCE as ARXIV, ArxivConfig
-from llamacorpus.sources.stackexchange import SOURCE as SE, StackExchangeConfig, assemble_thread
+from llamacorpus.sources.stackexchange import SOURCE as SE, StackExchangeConfig
+from llamacorpus.steps.clean.threads import assemble_thread
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 BEER = FIXTURES / "stackexchange" / "beer.stackexchange.com-Posts.xml"

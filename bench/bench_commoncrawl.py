@@ -1,4 +1,4 @@
-"""Throughput of the Common Crawl stages on the real fixtures, one core, beside DESIGN.md section 9.
+"""Throughput of the Common Crawl stages on the real fixtures, one core, beside docs/architecture.md "Speed bars".
 
     python bench/bench_commoncrawl.py [--repeat N]
 
@@ -24,7 +24,7 @@ CC = ROOT / "tests" / "fixtures" / "commoncrawl"
 WARC = [CC / "realpages-00000.warc.gz", CC / "CC-MAIN-2020-34-excerpt.warc.gz"]
 WET = sorted(CC.glob("realpages-*.warc.wet.gz"))
 
-#: DESIGN.md section 9: (library limit, our bar) per stage, on one core
+#: docs/architecture.md "Speed bars": (library limit, our bar) per stage, on one core
 BARS = {
     "WARC records read (FastWARC)": (6100, 3000, "records/s"),
     "HTML to text (resiliparse)": (1100, 800, "docs/s"),
@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
 
-    from llamacorpus.filters.langid import LanguageId
-    from llamacorpus.filters.line_dedup import line_hashes
+    from llamacorpus.steps.filters.langid import LanguageId
+    from llamacorpus.steps.dedup.lines import line_hashes
     from llamacorpus.sources.commoncrawl import SOURCE, CommonCrawlConfig, RawRecord, html_to_text, iter_records
 
     results = {}
@@ -128,7 +128,7 @@ def chain() -> int:
     from helpers import make_context
     from llamacorpus.pipeline import recipe as recipe_mod
     from llamacorpus.pipeline.stats import query_counters
-    from llamacorpus.sources.base import Branch
+    from llamacorpus.pipeline.branch import build_source
     from llamacorpus.sources.commoncrawl import SOURCE
 
     inputs = [str(p.relative_to(ROOT / "tests" / "fixtures")) for p in WARC + WET]
@@ -139,8 +139,7 @@ def chain() -> int:
         ctx = make_context(Path(tmp), recipe)
         cfg = recipe.sources["commoncrawl"]
         p = beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(["--direct_num_workers=1"]))
-        branch = Branch("commoncrawl", recipe.batch_size)
-        docs = SOURCE.build(p, cfg, ctx, branch, SOURCE.prepare(cfg, ctx))
+        docs, _ = build_source(p, SOURCE, cfg, ctx, SOURCE.prepare(cfg, ctx))
         docs | beam.combiners.Count.Globally()
         result = p.run()
         result.wait_until_finish()

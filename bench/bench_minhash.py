@@ -1,4 +1,4 @@
-"""MinHash-128 signatures per second on one core, on real web pages (DESIGN.md section 9: library
+"""MinHash-128 signatures per second on one core, on real web pages (docs/architecture.md "Speed bars": library
 limit 601 docs/s, datasketch update_batch; our bar 500 docs/s).
 
 Measures, on the text of the real pages in tests/fixtures/commoncrawl/realpages-*.warc.wet.gz
@@ -6,7 +6,7 @@ Measures, on the text of the real pages in tests/fixtures/commoncrawl/realpages-
 
   (a) datasketch as documented: word 5-gram strings, ``MinHash(num_perm=128).update_batch`` with
       its default SHA-1 hash, a new MinHash per document (the library limit);
-  (b) llamacorpus.filters.near_dedup without Beam: ``shingle_hashes`` (xxh3 of the 5-grams,
+  (b) llamacorpus.steps.dedup.near without Beam: ``shingle_hashes`` (xxh3 of the 5-grams,
       sorted unique) + ``Signer.signature`` (update_batch, affine64, permutations drawn once) +
       32 band keys, the per-document work of the near-dup step;
   (c) the same inside Beam: NearDedup's signature DoFn in the FnApiRunner with one worker, minus
@@ -30,7 +30,7 @@ from datasketch import MinHash
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from llamacorpus.document import make_document
-from llamacorpus.filters.near_dedup import NearDedupConfig, Signer, _Shingle, shingle_hashes, words
+from llamacorpus.steps.dedup.near import NearDedupConfig, Signer, _Shingle, shingle_hashes, words
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "commoncrawl"
 BAR = 500.0
@@ -94,7 +94,7 @@ def main() -> None:
     beam_rate = n / (in_beam(n, True) - empty)
     print(f"documents: {n} ({len(PAGES)} real web pages repeated, {chars:.0f} chars/page on average), "
           "CPU time of one process")
-    print(f"(a) datasketch MinHash-128, SHA-1, update_batch:   {lib:7.0f} docs/s   (DESIGN.md library limit {LIBRARY_LIMIT:.0f})")
+    print(f"(a) datasketch MinHash-128, SHA-1, update_batch:   {lib:7.0f} docs/s   (library limit {LIBRARY_LIMIT:.0f})")
     print(f"(b) near_dedup signature + 32 band keys, no Beam:  {pure:7.0f} docs/s")
     print(f"(c) the same inside Beam (FnApiRunner, 1 worker):  {beam_rate:7.0f} docs/s   "
           f"bar {BAR:.0f}: {'met' if beam_rate >= BAR else 'NOT met'}")

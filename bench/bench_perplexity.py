@@ -1,4 +1,4 @@
-"""SentencePiece + KenLM perplexity throughput on real Common Crawl pages, one core, beside DESIGN.md
+"""SentencePiece + KenLM perplexity throughput on real Common Crawl pages, one core, beside the bars of docs/architecture.md
 section 9 (library limit ~317 docs/s, our bar 280 docs/s).
 
     python bench/bench_perplexity.py [--repeat N] [--models_dir DIR]
@@ -10,7 +10,7 @@ fixtures (the Wikipedia source, then ``llamacorpus train-lm``). Three figures:
 
 * library: SentencePiece ``encode`` of each line + KenLM ``score`` of its pieces, text as is
   (what the two libraries reach with no normalisation);
-* step: :class:`llamacorpus.filters.perplexity.Perplexity` (CCNet normalisation + the above);
+* step: :class:`llamacorpus.steps.filters.perplexity.Perplexity` (CCNet normalisation + the above);
 * in Beam: the step inside the generic adapter (``ApplySteps``) on the FnApiRunner, one worker:
   the pages (repeated ``--copies`` times) over the wall time the step adds to the same pipeline
   with a step that does nothing.
@@ -48,7 +48,7 @@ def ensure_models(models_dir: Path) -> None:
 
 
 def english_pages() -> list[dict]:
-    from llamacorpus.filters.langid import LanguageId
+    from llamacorpus.steps.filters.langid import LanguageId
     from llamacorpus.sources.commoncrawl import SOURCE, CommonCrawlConfig
 
     cfg = CommonCrawlConfig(min_chars=300)
@@ -87,7 +87,7 @@ def beam_seconds(step, docs: list[dict]) -> float:
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    from llamacorpus.beam_steps import ApplySteps
+    from llamacorpus.steps.adapter import ApplySteps
 
     p = beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(["--direct_num_workers=1"]))
     scored = p | beam.Create(docs) | ApplySteps("commoncrawl", [step])
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     import kenlm
     import sentencepiece
 
-    from llamacorpus.filters.perplexity import Perplexity
+    from llamacorpus.steps.filters.perplexity import Perplexity
 
     files = {"en": (str(models / "lm" / "en.sp.model"), str(models / "lm" / "en.arpa.bin"))}
     docs = english_pages()

@@ -1,4 +1,4 @@
-"""SentencePiece encode throughput on one core, against DESIGN.md section 9 (library limit 2.45M
+"""SentencePiece encode throughput on one core, against docs/architecture.md "Speed bars" (library limit 2.45M
 tokens/s, datatrove 0.88M, our bar 2.0M tokens/s).
 
 Trains the LLaMA-spec BPE tokenizer (32k pieces, split digits, byte fallback) on the real C4 fixture
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from llamacorpus.pipeline.recipe import TokenizerConfig
-from llamacorpus.tokenize import trainer
+from llamacorpus.tokenize.train import TokenizerConfig
+from llamacorpus.tokenize import train as trainer
 from llamacorpus.tokenize.encoder import Encoder
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests/fixtures/c4/c4-en-train.00000-of-01024.first1000.json.gz"
@@ -85,7 +85,7 @@ def main() -> None:
     }
     if args.output:
         from llamacorpus.document import SOURCES
-        from llamacorpus.pipeline.io import read_documents
+        from llamacorpus.parquet import read_documents
 
         run_docs = [d for s in SOURCES if Path(args.output, "documents", s).is_dir()
                     for d in read_documents(args.output, s)]

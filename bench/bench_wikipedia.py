@@ -18,9 +18,9 @@ from pathlib import Path
 
 import mwparserfromhell
 
-from llamacorpus.filters.wikitext import WikitextToText, reference_urls
+from llamacorpus.steps.clean.wikitext import WikitextToText, reference_urls
 from llamacorpus.sources.wikipedia import SOURCE, WikipediaConfig
-from llamacorpus.sources.wikipedia_dump import Page, iter_pages
+from llamacorpus.sources.wikipedia.dump import Page, iter_pages
 
 DUMP = Path(__file__).resolve().parent.parent / "tests/fixtures/wikipedia/enwiki-pages-articles1-shortened.xml.bz2"
 

@@ -7,12 +7,12 @@ import sys
 #: subcommand -> (module:function, one-line help)
 COMMANDS = {
     "run": ("llamacorpus.pipeline.run:main", "build the corpus from a recipe (same as beam_main.py)"),
-    "train-tokenizer": ("llamacorpus.pipeline.mix:train_tokenizer_main",
+    "train-tokenizer": ("llamacorpus.tokenize.train:main",
                         "train the SentencePiece BPE tokenizer on a run's documents"),
     "validate-shards": ("llamacorpus.tokenize.validate:main", "check Megatron shards against their manifest"),
-    "train-lm": ("llamacorpus.pipeline.train_lm:main",
+    "train-lm": ("llamacorpus.steps.filters.train_lm:main",
                  "train a language's SentencePiece + KenLM perplexity models on the Wikipedia output"),
-    "stats": ("llamacorpus.pipeline.report:main", "print a run's per-source table and write OUTPUT/report.html"),
+    "stats": ("llamacorpus.report:main", "print a run's per-source table and write OUTPUT/report.html"),
     "train": ("llamacorpus.model.train:main", "train the bundled LLaMA on a run's shards (--shards DIR --preset NAME)"),
 }
 

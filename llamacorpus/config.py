@@ -3,8 +3,8 @@
 Every recipe section is a dataclass deriving from :class:`Section`. :func:`build` turns a dict
 into it, checking that every key is known and every value has the declared type; a section's
 ``check()`` then validates values (ranges, choices) and raises :class:`ConfigError` naming the
-field. Lives at the package root so source modules declare their own sections without
-importing ``pipeline/``.
+field. Lives at the package root so source, step and tokenizer modules declare their own sections
+without importing ``pipeline/``; :func:`load_yaml` reads a recipe file with its overrides.
 """
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ import dataclasses
 import types
 import typing
 from typing import Any, Literal, Union
+
+import yaml
+
+#: the bundled LLaMA-1 recipe, relative to the working directory
+DEFAULT_RECIPE = "recipes/llama1.yaml"
 
 
 class ConfigError(ValueError):
@@ -131,3 +136,55 @@ def field(default: Any = dataclasses.MISSING, **kw) -> Any:
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), **kw)
     return dataclasses.field(default=default, **kw)
+
+
+# ---------------------------------------------------------------------------- recipe files
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"a.b.c=value"`` -> (["a", "b", "c"], YAML-parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value")
+    key, value = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {text!r} has no key")
+    return parts, yaml.safe_load(value)
+
+
+def apply_override(data: dict, parts: list[str], value: Any) -> None:
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {'.'.join(parts)}: {'.'.join(parts[:i + 1])} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+def add_recipe_arguments(parser, example: str = "sources.c4.min_chars=200") -> None:
+    """``--recipe`` and ``--set KEY=VALUE`` (repeatable), as every command that reads a recipe has them."""
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE, help="recipe YAML (default %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override any recipe key, e.g. --set {example} (repeatable)")
+
+
+def load_yaml(path: str, overrides: list[str] | None = None, **named: Any) -> dict:
+    """A recipe file as a dict, with ``--set key.path=value`` overrides and named overrides (dotted
+    keys, None skipped) applied; not yet validated (:func:`build` does that per section)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"recipe file {path!r} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe file {path!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe file {path!r}: a recipe is a mapping at the top level")
+    for text in overrides or []:
+        apply_override(data, *parse_override(text))
+    for key, value in named.items():
+        if value is not None:
+            apply_override(data, key.split("."), value)
+    return data

@@ -1,4 +1,4 @@
-"""The one document record every source emits (DESIGN.md section 2).
+"""The one document record every source emits (docs/architecture.md, "Document schema").
 
 A document is a plain dict, so Beam pickles it cheaply and tests build one by hand:
 

@@ -1,18 +1,20 @@
-"""Files anywhere Beam's FileSystems reaches (local paths, gs://, ...): globbing, opening with
-decompression by extension, and atomic writes (a temporary name, then a rename)."""
+"""Files anywhere Beam's FileSystems reaches (local paths, gs://, ...): the one file-system face of
+the project. Globbing (:func:`match`, :func:`expand_inputs`), opening with decompression by
+extension, :func:`create`, :func:`rename`, :func:`delete`, and atomic writes (a temporary name,
+then a rename). Opening and writing local files never imports Beam."""
 from __future__ import annotations
 
 import bz2
 import gzip
 import hashlib
 import io
+import json
 import lzma
 import os
 import shutil
 import tempfile
 import uuid
-from typing import IO, Iterable, Sequence
-
+from typing import IO, Any, Iterable, NamedTuple, Sequence
 
 
 def _beam_fs():
@@ -38,6 +40,30 @@ def join(root: str, path: str) -> str:
     return _beam_fs()[0].join(root, path) if has_scheme(root) else os.path.join(root, path)
 
 
+class FileInfo(NamedTuple):
+    path: str
+    size: int
+
+
+def _match(pattern: str) -> list[FileInfo]:
+    found = _beam_fs()[0].match([pattern])[0].metadata_list  # raises for a missing literal path
+    return sorted((FileInfo(m.path, m.size_in_bytes) for m in found if not m.path.endswith("/")),
+                  key=lambda f: f.path)
+
+
+def match(pattern: str) -> list[FileInfo]:
+    """The files a glob matches (``**`` crosses directories), sorted by path; ``[]`` when nothing
+    matches or the directory does not exist."""
+    try:
+        return _match(pattern)
+    except Exception:  # noqa: BLE001 - Beam raises for a missing directory or literal path
+        return []
+
+
+def match_paths(pattern: str) -> list[str]:
+    return [f.path for f in match(pattern)]
+
+
 def expand_inputs(patterns: Sequence[str], root: str = "", what: str = "input") -> list[str]:
     """Expand globs (relative ones against ``root``) into a sorted list of files.
 
@@ -47,10 +73,9 @@ def expand_inputs(patterns: Sequence[str], root: str = "", what: str = "input") 
     for pattern in patterns:
         full = join(root, pattern)
         try:
-            matched = [m.path for m in _beam_fs()[0].match([full])[0].metadata_list]
+            matched = [f.path for f in _match(full)]
         except Exception as exc:  # noqa: BLE001 - Beam raises for a missing literal path
             raise InputError(f"{what} path {full!r} does not exist ({exc})") from None
-        matched = [m for m in matched if not m.endswith("/")]
         if not matched:
             raise InputError(f"{what} path {full!r} matches no file")
         paths.extend(matched)
@@ -95,6 +120,40 @@ def exists(path: str) -> bool:
     return _beam_fs()[0].exists(path) if has_scheme(path) else os.path.exists(path)
 
 
+def create(path: str) -> IO[bytes]:
+    """A new file for writing bytes (its directory made when local)."""
+    if has_scheme(path):
+        filesystems, uncompressed = _beam_fs()
+        return filesystems.create(path, compression_type=uncompressed)
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    return open(path, "wb")
+
+
+def rename(src: str, dst: str) -> None:
+    """Move ``src`` to ``dst``, replacing it."""
+    if not has_scheme(src):
+        os.replace(src, dst)
+        return
+    filesystems = _beam_fs()[0]
+    if filesystems.exists(dst):
+        filesystems.delete([dst])
+    filesystems.rename([src], [dst])
+
+
+def delete(paths: Iterable[str]) -> None:
+    """Remove files (those already gone are skipped)."""
+    paths = list(paths)
+    local = [p for p in paths if not has_scheme(p)]
+    for path in local:
+        if os.path.isfile(path) or os.path.islink(path):
+            os.remove(path)
+    remote = [p for p in paths if has_scheme(p)]
+    if remote:
+        _beam_fs()[0].delete(remote)
+
+
 def makedirs(path: str) -> None:
     if not has_scheme(path):
         os.makedirs(path, exist_ok=True)
@@ -107,17 +166,9 @@ def atomic_write(path: str, data: bytes | str) -> None:
     parent = path.rsplit("/", 1)[0] if "/" in path else "."
     makedirs(parent)
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    if not has_scheme(path):
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-        return
-    filesystems, uncompressed = _beam_fs()
-    with filesystems.create(tmp, compression_type=uncompressed) as f:
+    with create(tmp) as f:
         f.write(data)
-    if filesystems.exists(path):
-        filesystems.delete([path])
-    filesystems.rename([tmp], [path])
+    rename(tmp, path)
 
 
 def local_copy(path: str) -> str:
@@ -139,3 +190,15 @@ def local_copy(path: str) -> str:
 def read_bytes(path: str) -> bytes:
     with open_raw(path) as f:
         return f.read()
+
+
+def read_json(path: str) -> Any:
+    """The JSON value stored at ``path``, or None when there is no such file."""
+    if not exists(path):
+        return None
+    return json.loads(read_bytes(path))
+
+
+def write_json(path: str, value: Any) -> None:
+    """``value`` as indented JSON with sorted keys, written atomically."""
+    atomic_write(path, json.dumps(value, indent=1, sort_keys=True, default=str))

@@ -5,16 +5,17 @@ import dataclasses
 import json
 from pathlib import Path
 
-import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from llamacorpus import sources as source_registry
+from llamacorpus import parquet
 from llamacorpus.pipeline import io as pio
 from llamacorpus.pipeline import recipe as recipe_mod
+from llamacorpus.pipeline.branch import build_source, write_source
 from llamacorpus.pipeline.stats import query_counters, source_stats
-from llamacorpus.sources.base import Branch, RunContext
+from llamacorpus.steps import RunContext
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -40,7 +41,7 @@ class SourceRun:
 
 
 def make_context(tmp_path: Path, recipe, input_root: Path = FIXTURES) -> RunContext:
-    return RunContext(recipe=recipe, output=str(tmp_path), models_dir=str(tmp_path / "models"),
+    return RunContext(output=str(tmp_path), models_dir=str(tmp_path / "models"),
                       input_root=str(input_root), batch_size=recipe.batch_size)
 
 
@@ -56,13 +57,8 @@ def run_source(name: str, section: dict, tmp_path: Path, input_root: Path = FIXT
     source = source_registry.get(name)
     cfg = recipe.sources[name]
     p = test_pipeline()
-    branch = Branch(name, recipe.batch_size)
-    docs = source.build(p, cfg, ctx, branch, source.prepare(cfg, ctx))
-    docs | "write" >> pio.WriteDocuments(str(tmp_path), name)
-    if branch.rejected:
-        branch.rejected | "rej" >> beam.Flatten() | "wrej" >> pio.WriteRejected(str(tmp_path))
-    errors = (branch.errors | "err" >> beam.Flatten()) if branch.errors else (p | beam.Create([]))
-    errors | "werr" >> pio.WriteErrors(str(tmp_path), name)
+    docs, branch = build_source(p, source, cfg, ctx, source.prepare(cfg, ctx))
+    write_source(p, name, docs, branch, str(tmp_path))
     if check is not None:
         check(docs)
     result = p.run()
@@ -71,7 +67,7 @@ def run_source(name: str, section: dict, tmp_path: Path, input_root: Path = FIXT
     rejected_dir = tmp_path / "rejected" / name
     rejected = {f.stem: [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line]
                 for f in sorted(rejected_dir.glob("*.jsonl"))}
-    return SourceRun(docs=list(pio.read_documents(str(tmp_path), name)),
+    return SourceRun(docs=list(parquet.read_documents(str(tmp_path), name)),
                      stats=source_stats(counters, name, branch.step_names), counters=counters,
                      errors=pio.read_jsonl_dir(str(tmp_path / "errors" / name)), rejected=rejected,
                      output=tmp_path)

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from helpers import FIXTURES, assert_accounting, run_source
-from llamacorpus.filters.latex import LatexCleaner
+from llamacorpus.steps.clean.latex import LatexCleaner
 from llamacorpus.sources.arxiv import SOURCE, ArxivConfig, choose_main_file, paper_ids, safe_member_name
 from llamacorpus.steps import BadInput, Drop
 
@@ -17,7 +17,7 @@ PAPERS = sorted(p.name for p in ARXIV.iterdir() if p.is_dir())
 CFG = ArxivConfig()
 
 #: user macros that stay in the text on purpose (definitions that are TeX programming or redefine
-#: structure commands; see llamacorpus/filters/latex.py), per paper, among those the body uses
+#: structure commands; see llamacorpus/steps/clean/latex.py), per paper, among those the body uses
 KEPT_ON_PURPOSE = {"arxiv-1703.09710-celerite": {"section", "subsection"},
                    "arxiv-1911.07688-emcee-v3": {"texttt", "href"}}
 

@@ -8,7 +8,7 @@ import pytest
 from helpers import FIXTURES, assert_accounting, run_source
 from llamacorpus.config import ConfigError, build
 from llamacorpus.document import stable_hash
-from llamacorpus.filters.near_dedup import measure_overlap, plan_clusters, shingle_hashes, stats_path
+from llamacorpus.steps.dedup.near import measure_overlap, plan_clusters, shingle_hashes, stats_path
 from llamacorpus.sources.books import SOURCE, BooksConfig
 from llamacorpus.steps import BadInput, Drop
 

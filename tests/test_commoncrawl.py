@@ -16,7 +16,7 @@ import pytest
 from helpers import FIXTURES, ROOT, assert_accounting, run_source
 from llamacorpus.config import ConfigError
 from llamacorpus.document import make_document
-from llamacorpus.filters.url_dedup import DUPLICATE, choose, url_key
+from llamacorpus.steps.dedup.urls import DUPLICATE, choose, url_key
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.commoncrawl import (SOURCE, CommonCrawlConfig, RawRecord, iter_records, read_listing,
                                              segment_name)

@@ -10,11 +10,12 @@ import pytest
 import sentencepiece
 
 from helpers import FIXTURES, assert_accounting, run_source
-from llamacorpus.filters.code_heuristics import (BUNDLED_TOKENIZER, REDPAJAMA_EXTENSIONS, CodeHeuristicsConfig,
+from llamacorpus.steps.filters.code_heuristics import (BUNDLED_TOKENIZER, REDPAJAMA_EXTENSIONS, CodeHeuristicsConfig,
                                                  CodeQualityFilter, language_of)
-from llamacorpus.filters.license_header import strip_license_header
+from llamacorpus.steps.clean.license_header import strip_license_header
 from llamacorpus.fileio import InputError
-from llamacorpus.sources.github import SOURCE, GitHubConfig, detect_license, spdx_of
+from llamacorpus.licenses import detect_license, spdx_of
+from llamacorpus.sources.github import SOURCE, GitHubConfig
 from llamacorpus.steps import BadInput, Drop, run_steps
 
 SAMPLE = FIXTURES / "github" / "github_sample.jsonl"

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import FIXTURES
 from llamacorpus.document import make_document
-from llamacorpus.filters.license_header import StripLicenseHeader, strip_license_header
+from llamacorpus.steps.clean.license_header import StripLicenseHeader, strip_license_header
 
 ROWS = {(r["repo_name"], r["path"]): r["content"]
         for r in map(json.loads, (FIXTURES / "github" / "github_sample.jsonl").read_text(encoding="utf-8").splitlines())}

@@ -6,7 +6,7 @@ import pickle
 import pytest
 
 from helpers import FIXTURES
-from llamacorpus.filters.langid import LOW_SCORE, NOT_KEPT, LanguageId, default_model_path, load_model, predict
+from llamacorpus.steps.filters.langid import LOW_SCORE, NOT_KEPT, LanguageId, default_model_path, load_model, predict
 from llamacorpus.sources.commoncrawl import SOURCE, CommonCrawlConfig
 from llamacorpus.steps import run_steps
 

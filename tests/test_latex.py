@@ -5,7 +5,7 @@ import pytest
 
 from helpers import FIXTURES
 from llamacorpus.document import make_document
-from llamacorpus.filters.latex import (LatexCleaner, MacroExpansionError, MacroLimits, MacroTable, body_span,
+from llamacorpus.steps.clean.latex import (LatexCleaner, MacroExpansionError, MacroLimits, MacroTable, body_span,
                                        clean_latex, collect_definitions, expand_macros, find_title,
                                        plain_inline, strip_comments)
 from llamacorpus.steps import BadInput, Drop

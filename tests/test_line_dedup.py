@@ -6,8 +6,8 @@ import pytest
 
 from helpers import FIXTURES, assert_accounting, run_source
 from llamacorpus.document import make_document, stable_hash
-from llamacorpus.filters.line_dedup import (BLANK, EMPTIED, dedup_documents, hash_decisions, line_hash,
-                                            line_hashes, normalize_for_dedup, normalized_lines)
+from llamacorpus.steps.dedup.lines import BLANK, EMPTIED, dedup_documents, hash_decisions, line_hash, line_hashes
+from llamacorpus.steps.normalize import normalize_for_dedup, normalized_lines
 from llamacorpus.sources.commoncrawl import SOURCE, CommonCrawlConfig
 from llamacorpus.steps import Drop
 

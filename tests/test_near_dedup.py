@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from helpers import FIXTURES, test_pipeline
 from llamacorpus.document import make_document, stable_hash
-from llamacorpus.filters.near_dedup import (NearDedup, NearDedupConfig, Signer, measure_overlap, plan_clusters,
+from llamacorpus.steps.dedup.near import (NearDedup, NearDedupConfig, Signer, measure_overlap, plan_clusters,
                                             shingle_hashes, stats_path)
 from llamacorpus.sources.c4 import SOURCE as C4, C4Config
 

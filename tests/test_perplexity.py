@@ -19,10 +19,11 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from helpers import FIXTURES, assert_accounting, run_source, test_pipeline
 from llamacorpus.config import ConfigError, build
 from llamacorpus.fileio import InputError
-from llamacorpus.filters.ccnet_normalize import normalize
-from llamacorpus.filters.perplexity import (NO_MODEL, Perplexity, PerplexityBuckets, PerplexityConfig, assign_bucket,
+from llamacorpus.steps.normalize import normalize
+from llamacorpus.steps.filters.perplexity import (NO_MODEL, Perplexity, PerplexityBuckets, PerplexityConfig, assign_bucket,
                                             bucket_of, perplexity_prepare, resolve_languages)
-from llamacorpus.sources.base import Branch, RunContext
+from llamacorpus.pipeline.branch import Branch
+from llamacorpus.steps import RunContext
 from llamacorpus.sources.commoncrawl import SOURCE, CommonCrawlConfig
 from llamacorpus.steps import Drop, run_steps
 
@@ -191,7 +192,7 @@ def test_models_load_once_per_process_and_stay_out_of_the_pickle(tmp_path):
 
 
 def context(tmp_path):
-    return RunContext(recipe=None, output=str(tmp_path), models_dir=str(tmp_path / "models"), input_root=".")
+    return RunContext(output=str(tmp_path), models_dir=str(tmp_path / "models"), input_root=".")
 
 
 def test_prepare_names_the_missing_model(tmp_path):

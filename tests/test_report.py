@@ -21,7 +21,8 @@ from PIL import Image, ImageStat
 
 from helpers import FIXTURES
 from llamacorpus import cli
-from llamacorpus.pipeline import report, report_data as rd, report_html
+from llamacorpus import report
+from llamacorpus.report import data as rd, page as report_html
 from llamacorpus.pipeline.run import main as run_main
 
 #: the sources with a module on main, run on their fixtures (add each source as it lands)

@@ -86,7 +86,7 @@ def test_dry_run_local(c4_recipe, tmp_path, capsys):
 def test_categories_count_documents_per_value(tmp_path):
     import collections
 
-    from llamacorpus.pipeline.io import read_documents
+    from llamacorpus.parquet import read_documents
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"input_root": str(FIXTURES), "output": str(tmp_path / "out"), "run": ["github"],

@@ -26,6 +26,7 @@ from llamacorpus import sources as source_registry
 from llamacorpus.config import ConfigError
 from llamacorpus.document import SOURCES
 from llamacorpus.fileio import InputError
+from llamacorpus import parquet
 from llamacorpus.pipeline import io as pio
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.pipeline import run as run_mod
@@ -103,7 +104,7 @@ class FixtureRun:
         return spm.SentencePieceProcessor(model_file=str(self.shards / "tokenizer.model"))
 
     def documents(self, source: str) -> list[dict]:
-        return list(pio.read_documents(str(self.output), source))
+        return list(parquet.read_documents(str(self.output), source))
 
 
 def run_pipeline(recipe: Path, output: Path, stages: str = "documents,mix") -> str:

@@ -9,8 +9,9 @@ import pytest
 from lxml import etree
 
 from helpers import FIXTURES, assert_accounting, run_source
-from llamacorpus.sources.stackexchange import (SOURCE, StackExchangeConfig, assemble_thread, rank_sites,
-                                               site_name)
+from llamacorpus.sources.stackexchange import SOURCE, StackExchangeConfig, site_name
+from llamacorpus.steps.clean.threads import assemble_thread
+from llamacorpus.steps.filters.top_sites import rank_sites
 from llamacorpus.steps import BadInput, Drop
 
 SE = FIXTURES / "stackexchange"

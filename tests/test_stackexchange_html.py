@@ -4,7 +4,7 @@ import re
 from lxml import etree
 
 from helpers import FIXTURES
-from llamacorpus.filters.html_text import html_to_text
+from llamacorpus.steps.clean.html_text import html_to_text
 
 BEER = FIXTURES / "stackexchange" / "beer.stackexchange.com-Posts.xml"
 TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")

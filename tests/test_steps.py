@@ -7,7 +7,7 @@ import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
 from helpers import FIXTURES, test_pipeline
-from llamacorpus.beam_steps import ApplySteps
+from llamacorpus.steps.adapter import ApplySteps
 from llamacorpus.document import make_document, validate
 from llamacorpus.pipeline.stats import query_counters, step_stats
 from llamacorpus.steps import Drop, Filter, Mapper, run_steps

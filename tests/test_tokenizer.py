@@ -15,7 +15,8 @@ from llamacorpus.config import ConfigError
 from llamacorpus.pipeline import mix
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.c4 import SOURCE as C4, C4Config
-from llamacorpus.tokenize import encoder, spm_model, tags, trainer
+from llamacorpus.tokenize import encoder, spm_model, tags
+from llamacorpus.tokenize import train as trainer
 from llamacorpus.tokenize.encoder import Encoder, MissingTagError, WordEncoder
 from test_shards import existing_sources, fixture_run
 
@@ -39,7 +40,7 @@ def c4_texts():
 
 
 def small_config(**changes):
-    return dataclasses.replace(recipe_mod.TokenizerConfig(), **{"vocab_size": 1000, **changes})
+    return dataclasses.replace(trainer.TokenizerConfig(), **{"vocab_size": 1000, **changes})
 
 
 @pytest.mark.slow

@@ -18,8 +18,8 @@ import sentencepiece
 
 from helpers import ROOT, run_source
 from llamacorpus import cli
-from llamacorpus.filters.perplexity import log_score, perplexity
-from llamacorpus.pipeline import train_lm
+from llamacorpus.steps.filters.perplexity import log_score, perplexity
+from llamacorpus.steps.filters import train_lm
 
 #: real lines of the Common Crawl fixtures (realpages-*.warc.wet.gz): menus, cookie banners, footers
 BOILERPLATE = [
@@ -91,7 +91,7 @@ def test_wikipedia_prose_scores_lower_than_web_boilerplate(trained, tmp_path):
 
 
 def test_too_small_text_trains_the_vocabulary_sentencepiece_accepts(trained, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="llamacorpus.train_lm")
+    caplog.set_level(logging.WARNING, logger=train_lm.__name__)
     models = tmp_path / "models"
     code = cli.main(["train-lm", "--output", str(trained), "--language", "en", "--models_dir", str(models),
                      "--max_documents", "3", "--lmplz_memory", "1G"])

@@ -15,7 +15,7 @@ from helpers import FIXTURES, assert_accounting, run_source
 from llamacorpus.config import ConfigError, build
 from llamacorpus.fileio import InputError
 from llamacorpus.document import stable_hash
-from llamacorpus.filters.wiki_classifier import (CC, DOMAIN, LOW_PROB, STEP, URL, WIKI, ClassifierConfig, WikiProb,
+from llamacorpus.steps.filters.wiki_classifier import (CC, DOMAIN, LOW_PROB, STEP, URL, WIKI, ClassifierConfig, WikiProb,
                                                  _Train, choose_positives, classifier_prepare, classifier_text,
                                                  precision_recall, reference_keys, train_fasttext, url_keys,
                                                  wiki_probabilities)
@@ -204,7 +204,7 @@ def test_precision_recall_counts():
 
 
 def test_prepare_and_config_errors_name_what_is_wrong(tmp_path):
-    ctx = RunContext(recipe=None, output=str(tmp_path), models_dir=str(tmp_path), input_root=str(FIXTURES))
+    ctx = RunContext(output=str(tmp_path), models_dir=str(tmp_path), input_root=str(FIXTURES))
     with pytest.raises(InputError, match="classifier.model '.*nowhere.bin' does not exist"):
         classifier_prepare(ClassifierConfig(model=str(tmp_path / "nowhere.bin")), ctx)
     with pytest.raises(InputError, match="classifier.wikipedia_inputs"):

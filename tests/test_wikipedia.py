@@ -5,18 +5,19 @@ import collections
 import json
 import re
 
-import apache_beam as beam
 import datasets
 import mwparserfromhell
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from helpers import FIXTURES, RECIPE, assert_accounting, run_source, test_pipeline
-from llamacorpus.filters.wikitext import WikitextToText, reference_urls
+from llamacorpus.steps.clean.wikitext import WikitextToText, reference_urls
 from llamacorpus.pipeline.run import main
 from llamacorpus.pipeline.stats import query_counters
-from llamacorpus.sources.wikipedia import (LLAMA_LANGUAGES, SOURCE, Page, ReferenceUrls, SiteInfo, WikipediaConfig,
-                                           iter_pages, page_url, refusal)
+from llamacorpus.sources.wikipedia import (LLAMA_LANGUAGES, SOURCE, Page, SiteInfo, WikipediaConfig, iter_pages,
+                                           page_url, refusal)
+from llamacorpus.sources.wikipedia.references import ReferenceReader
+from llamacorpus.steps.filters.wiki_classifier import ReferenceUrls
 from llamacorpus.steps import BadInput, Drop, run_steps
 from llamacorpus.urls import normalize_url
 
@@ -92,7 +93,7 @@ def test_redirects_in_any_language():
 
 
 def test_pages_do_not_depend_on_block_boundaries(monkeypatch):
-    from llamacorpus.sources import wikipedia_dump
+    from llamacorpus.sources.wikipedia import dump as wikipedia_dump
 
     def pages(name):
         return [(p.page_id, p.title, p.ns, p.text, p.location) for p in iter_pages(str(WIKI / name))
@@ -337,7 +338,7 @@ def test_reference_urls_transform(tmp_path):
                 expected.update(filter(None, map(normalize_url, reference_urls(item.text))))
     assert "usno.navy.mil/USNO/astronomical-applications/astronomical-information-center/calendars" in expected
     p = test_pipeline()
-    urls = p | ReferenceUrls(paths[:3], languages=["bg", "sv", "uk"])
+    urls = p | ReferenceUrls(paths[:3], ReferenceReader(languages=("bg", "sv", "uk")))
     assert_that(urls, equal_to(sorted(expected)))
     result = p.run()
     result.wait_until_finish()

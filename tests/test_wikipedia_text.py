@@ -4,7 +4,7 @@ import functools
 import pytest
 
 from helpers import FIXTURES
-from llamacorpus.filters.wikitext import (LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextToText,
+from llamacorpus.steps.clean.wikitext import (LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextToText,
                                           reference_urls, strip_tables, wikitext_to_text)
 from llamacorpus.sources.wikipedia import SOURCE, Page, SiteInfo, WikipediaConfig, iter_pages
 from llamacorpus.steps import run_steps

@@ -11,9 +11,9 @@ import apache_beam as beam
 
 from llamacorpus import sources as source_registry
 from llamacorpus.config import to_dict
-from llamacorpus.sources.base import Branch, RunContext
 from llamacorpus.pipeline import io as pio
-from llamacorpus.pipeline.stats import WriteCategories, WriteDistributions
+from llamacorpus.pipeline.branch import build_source, write_source
+from llamacorpus.steps import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +63,10 @@ def build(p: beam.Pipeline, recipe, names: list[str], ctx: RunContext, inputs: d
                 info.documents[name] = p | f"{name}/reuse" >> pio.ReadDocuments(ctx.output, name)
             continue
         info.built.append(name)
-        branch = Branch(name, recipe.batch_size, source.category_fields)
-        docs = source.build(p, cfg, ctx, branch, inputs[name])
-        branch.count_categories(docs, "output")
+        docs, branch = build_source(p, source, cfg, ctx, inputs[name])
         info.step_order[name] = branch.step_names
         info.documents[name] = docs
-        docs | f"{name}/write" >> pio.WriteDocuments(ctx.output, name)
-        if recipe.export_jsonl:
-            docs | f"{name}/export" >> pio.ExportJsonl(ctx.output, name)
-        lengths = docs | f"{name}/lengths" >> beam.Map(lambda d, n=name: (f"{n}/output/chars", len(d["text"])))
-        ([lengths, *branch.measures] | f"{name}/measures/flatten" >> beam.Flatten()
-         | f"{name}/measures/write" >> WriteDistributions(ctx.output, name))
-        if branch.rejected:
-            (branch.rejected | f"{name}/rejected/flatten" >> beam.Flatten()
-             | f"{name}/rejected/write" >> pio.WriteRejected(ctx.output))
-        if branch.categories:
-            (branch.categories | f"{name}/categories/flatten" >> beam.Flatten()
-             | f"{name}/categories/write" >> WriteCategories(ctx.output, name))
-        errors = (branch.errors | f"{name}/errors/flatten" >> beam.Flatten()) if branch.errors else \
-            (p | f"{name}/errors/none" >> beam.Create([]))
-        errors | f"{name}/errors/write" >> pio.WriteErrors(ctx.output, name)
+        write_source(p, name, docs, branch, ctx.output, recipe.export_jsonl)
     if "mix" in stages and recipe.mixture.enabled and info.documents:
         from llamacorpus.pipeline import mix
 

@@ -1,44 +1,23 @@
-"""Writing and reading what a run produces: documents (Parquet), RedPajama JSONL.zst, rejected
-samples, dead letters and the stage markers that let a rerun skip finished sources.
+"""Writing and reading what a run produces with Beam: documents (Parquet), RedPajama JSONL.zst,
+rejected samples, dead letters, and the markers that let a rerun skip finished sources.
 
-Documents are Parquet (zstd) with four string columns ``id, text, source, meta``; ``meta`` is a
-JSON string, so every source shares one schema and ``datasets.load_dataset("parquet", ...)``
-loads any mix of them. Beam's file sinks write under a temporary name and rename on success;
-the small files written here go through :func:`llamacorpus.fileio.atomic_write`.
+The Parquet form of a document is :mod:`llamacorpus.parquet`; every path is
+:class:`llamacorpus.layout.Layout`'s. Beam's file sinks write under a temporary name and rename on
+success; the small files written here go through :func:`llamacorpus.fileio.atomic_write`.
 """
 from __future__ import annotations
 
-import glob
 import json
-import os
-from typing import Iterator
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
-from llamacorpus import fileio
-from llamacorpus.document import meta_from_json, to_json
+from llamacorpus import fileio, parquet
+from llamacorpus.document import to_json
+from llamacorpus.layout import Layout
 
-PARQUET_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
-                            ("meta", pa.string())])
 SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
-SUCCESS = "_SUCCESS"
 REJECTED_PER_REASON = 20
-
-
-def documents_dir(output: str, source: str) -> str:
-    return f"{output.rstrip('/')}/documents/{source}"
-
-
-def to_row(doc: dict) -> dict:
-    return {"id": doc["id"], "text": doc["text"], "source": doc["source"], "meta": to_json(doc["meta"])}
-
-
-def from_row(row: dict) -> dict:
-    return {"id": row["id"], "text": row["text"], "source": row["source"], "meta": meta_from_json(row["meta"])}
 
 
 class WriteDocuments(beam.PTransform):
@@ -46,14 +25,14 @@ class WriteDocuments(beam.PTransform):
 
     def __init__(self, output: str, source: str, num_shards: int = 0):
         super().__init__()
-        self.prefix = f"{documents_dir(output, source)}/part"
+        self.prefix = f"{Layout(output).documents(source)}/part"
         self.num_shards = num_shards
 
     def expand(self, docs):
         return (docs
-                | "ToRow" >> beam.Map(to_row)
+                | "ToRow" >> beam.Map(parquet.to_row)
                 | "Parquet" >> beam.io.WriteToParquet(
-                    self.prefix, PARQUET_SCHEMA, codec="zstd", file_name_suffix=".parquet",
+                    self.prefix, parquet.SCHEMA, codec="zstd", file_name_suffix=".parquet",
                     shard_name_template=SHARD_TEMPLATE, num_shards=self.num_shards))
 
 
@@ -62,19 +41,10 @@ class ReadDocuments(beam.PTransform):
 
     def __init__(self, output: str, source: str):
         super().__init__()
-        self.pattern = f"{documents_dir(output, source)}/part-*.parquet"
+        self.pattern = f"{Layout(output).documents(source)}/{parquet.PART_GLOB}"
 
     def expand(self, pbegin):
-        return pbegin | "Parquet" >> beam.io.ReadFromParquet(self.pattern) | "FromRow" >> beam.Map(from_row)
-
-
-def read_documents(output_or_dir: str, source: str | None = None) -> Iterator[dict]:
-    """Stream documents from Parquet files on one machine (commands, tests)."""
-    directory = documents_dir(output_or_dir, source) if source else output_or_dir
-    for path in sorted(glob.glob(os.path.join(directory, "part-*.parquet"))):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-            for row in batch.to_pylist():
-                yield from_row(row)
+        return pbegin | "Parquet" >> beam.io.ReadFromParquet(self.pattern) | "FromRow" >> beam.Map(parquet.from_row)
 
 
 class ExportJsonl(beam.PTransform):
@@ -83,7 +53,7 @@ class ExportJsonl(beam.PTransform):
 
     def __init__(self, output: str, source: str):
         super().__init__()
-        self.prefix = f"{output.rstrip('/')}/jsonl/{source}/part"
+        self.prefix = f"{Layout(output).jsonl(source)}/part"
 
     def expand(self, docs):
         return (docs
@@ -103,7 +73,7 @@ class WriteRejected(beam.PTransform):
 
     def __init__(self, output: str, per_reason: int = REJECTED_PER_REASON):
         super().__init__()
-        self.output, self.per_reason = output.rstrip("/"), per_reason
+        self.layout, self.per_reason = Layout(output), per_reason
 
     def expand(self, rejected):
         return (rejected
@@ -113,7 +83,7 @@ class WriteRejected(beam.PTransform):
     def _write(self, element):
         (source, reason), samples = element
         lines = [to_json(record) for _, record in sorted(samples, key=lambda v: v[0])]
-        fileio.atomic_write(f"{self.output}/rejected/{source}/{reason}.jsonl", "\n".join(lines) + "\n")
+        fileio.atomic_write(self.layout.rejected(source, reason), "\n".join(lines) + "\n")
         return source, reason, len(lines)
 
 
@@ -122,7 +92,7 @@ class WriteErrors(beam.PTransform):
 
     def __init__(self, output: str, source: str):
         super().__init__()
-        self.prefix = f"{output.rstrip('/')}/errors/{source}/errors"
+        self.prefix = f"{Layout(output).errors(source)}/errors"
 
     def expand(self, errors):
         return (errors
@@ -134,44 +104,25 @@ class WriteErrors(beam.PTransform):
 def read_jsonl_dir(directory: str) -> list[dict]:
     """All JSON lines of the ``*.jsonl`` files in ``directory`` (errors/, rejected/)."""
     records = []
-    for path in sorted(glob.glob(os.path.join(directory, "*.jsonl"))):
-        with open(path, encoding="utf-8") as f:
-            records.extend(json.loads(line) for line in f if line.strip())
+    for path in fileio.match_paths(f"{directory.rstrip('/')}/*.jsonl"):
+        records.extend(json.loads(line) for _, line in fileio.iter_lines(path) if line.strip())
     return records
 
 
-# ---------------------------------------------------------------------------- stage markers
-
-def marker_path(output: str, source: str) -> str:
-    return f"{documents_dir(output, source)}/{SUCCESS}"
-
+# ---------------------------------------------------------------------------- finished-source markers
 
 def read_marker(output: str, source: str) -> dict | None:
-    path = marker_path(output, source)
-    if not fileio.exists(path):
-        return None
     try:
-        return json.loads(fileio.read_bytes(path))
+        return fileio.read_json(Layout(output).marker(source))
     except (ValueError, OSError):
         return None
 
 
 def write_marker(output: str, source: str, fingerprint: str, extra: dict | None = None) -> None:
-    fileio.atomic_write(marker_path(output, source),
-                        json.dumps({"fingerprint": fingerprint, **(extra or {})}, sort_keys=True, indent=1))
+    fileio.write_json(Layout(output).marker(source), {"fingerprint": fingerprint, **(extra or {})})
 
 
 def clear_source_outputs(output: str, source: str) -> None:
     """Remove a source's earlier documents, rejected samples and errors before it is rebuilt."""
-    root = output.rstrip("/")
-    for directory in (documents_dir(output, source), f"{root}/rejected/{source}", f"{root}/errors/{source}",
-                      f"{root}/jsonl/{source}"):
-        if fileio.has_scheme(directory):
-            matches = FileSystems.match([f"{directory}/*"])[0].metadata_list
-            if matches:
-                FileSystems.delete([m.path for m in matches])
-        elif os.path.isdir(directory):
-            for name in os.listdir(directory):
-                path = os.path.join(directory, name)
-                if os.path.isfile(path):
-                    os.remove(path)
+    for directory in Layout(output).source_outputs(source):
+        fileio.delete(fileio.match_paths(f"{directory}/*"))

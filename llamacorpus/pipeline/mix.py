@@ -1,6 +1,7 @@
 """The ``mix`` stage of the graph: cleaned documents of every source -> a SentencePiece tokenizer
 (trained in the graph, or given) -> the mixture plan -> shuffled Megatron shards, a manifest and
-the realised mixture. Also ``llamacorpus train-tokenizer``, the same training outside Beam.
+the realised mixture. ``llamacorpus train-tokenizer`` (:func:`llamacorpus.tokenize.train.main`)
+trains the same tokenizer outside Beam.
 
 Graph (every statistic a combiner, the model a side input of bytes, so it runs on Dataflow)::
 
@@ -14,15 +15,12 @@ Graph (every statistic a combiner, the model a side input of bytes, so it runs o
                                                                    stats/mixture.json, table
 
 Rules of the plan: :mod:`llamacorpus.tokenize.mixture`; of the sample and training:
-:mod:`llamacorpus.tokenize.trainer`; of the hold-out and shuffle: :mod:`llamacorpus.tokenize.shards`.
+:mod:`llamacorpus.tokenize.train`; of the hold-out and shuffle: :mod:`llamacorpus.tokenize.shards`.
 """
 from __future__ import annotations
 
-import argparse
-import collections
-import json
 import logging
-import sys
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.pvalue import AsDict, AsList, AsSingleton
@@ -30,11 +28,10 @@ from apache_beam.pvalue import AsDict, AsList, AsSingleton
 from llamacorpus import fileio
 from llamacorpus.config import ConfigError
 from llamacorpus.document import SOURCES
-from llamacorpus.pipeline import io as pio
+from llamacorpus.layout import Layout
 from llamacorpus.pipeline.stats import WriteDistributions
-from llamacorpus.pipeline import options
-from llamacorpus.pipeline import recipe as recipe_mod
-from llamacorpus.tokenize import mixture, shards, tags, trainer
+from llamacorpus.tokenize import mixture, shards, tags
+from llamacorpus.tokenize import train as trainer
 from llamacorpus.tokenize.encoder import Encoder, MissingTagError
 
 log = logging.getLogger(__name__)
@@ -42,12 +39,35 @@ log = logging.getLogger(__name__)
 TRAIN, VALIDATION = "train", "validation"
 
 
-def shard_dir(output: str) -> str:
-    return f"{output.rstrip('/')}/shards"
+class Encoded(NamedTuple):
+    """A document encoded for the shards."""
+
+    split: str  # TRAIN or VALIDATION
+    source: str
+    id: str
+    tokens: int
+    data: bytes  # the token ids, in the shards' dtype
 
 
-def mixture_path(output: str) -> str:
-    return f"{output.rstrip('/')}/stats/mixture.json"
+class Copy(NamedTuple):
+    """One emitted copy of an encoded document, as a shard holds it before sorting."""
+
+    key: int  # shuffle key: orders the shard
+    id: str
+    epoch: int
+    source_index: int
+    data: bytes
+
+    def order(self) -> tuple:
+        return self.key, self.id, self.epoch
+
+
+class TokenCounts(NamedTuple):
+    """What the plan needs per (split, source)."""
+
+    tokens: int
+    documents: int
+    squares: int  # sum of squared document lengths (the sampling spread)
 
 
 # ---------------------------------------------------------------------------- per-source statistics
@@ -75,68 +95,18 @@ class SourceStatsFn(beam.CombineFn):
         return acc
 
 
-def stats_input(doc: dict, seed: int) -> tuple[str, tuple[int, int]]:
-    return doc["source"], (len(doc["text"]), shards.validation_hash(doc["id"], seed))
-
-
-def split_info(stats: shards.SourceStats, shards_cfg) -> dict:
-    return {"documents": stats.documents, "chars": stats.chars,
-            "cutoff": shards.validation_cutoff(stats, shards_cfg)}
-
-
-def held_out(doc: dict, info: dict, seed: int) -> bool:
-    return shards.validation_hash(doc["id"], seed) <= info[doc["source"]]["cutoff"]
-
-
-# ---------------------------------------------------------------------------- the tokenizer
-
-def proportions(recipe) -> dict[str, float]:
-    return {s: w.proportion for s, w in recipe.mixture.weights.items()}
-
-
-def sample_rates(info: dict, recipe) -> dict[str, float]:
-    return trainer.sample_rates({s: v["chars"] for s, v in info.items()}, proportions(recipe),
-                                recipe.tokenizer.sample_chars)
-
-
-def sampled(doc: dict, info: dict, rates: dict, recipe) -> tuple | None:
-    """``(order key, source, text)`` when a document is in the tokenizer's training sample."""
-    if held_out(doc, info, recipe.shards.shuffle_seed):
-        return None
-    if not trainer.in_sample(doc["id"], rates[doc["source"]], recipe.tokenizer.seed):
-        return None
-    return trainer.sample_key(doc["id"], recipe.tokenizer.seed), doc["source"], doc["text"]
-
-
-def train_on(samples, recipe, models_dir: str, symbols: list[str]) -> tuple[bytes, str]:
-    """Train on ``(key, source, text)`` in any order; write ``<models>/tokenizer/``."""
-    sample = trainer.Sample()
-    try:
-        for key, source, text in samples:
-            sample.add(key, source, text)
-        if not sample.documents:
-            raise ValueError("the tokenizer sample is empty: no document to train on")
-        model, info = trainer.train(sample.texts, recipe.tokenizer, symbols)
-        info["sample"] = {"documents": sample.documents, "by_source": dict(sorted(sample.by_source.items()))}
-    finally:
-        sample.close()
-    path = trainer.write_artifact(models_dir, model, info)
-    log.info("tokenizer: %d pieces (asked %d) trained on %d documents -> %s", info["vocab_size"],
-             info["vocab_size_asked"], info["sample"]["documents"], path)
-    return model, path
-
-
 class SampleFn(beam.DoFn):
-    """Training documents drawn at the mixture proportions -> (0, (key, source, text))."""
+    """Training documents drawn at the mixture proportions -> (0, SampleEntry)."""
 
     def __init__(self, recipe):
-        self.recipe = recipe
+        self.proportions = mixture.proportions(recipe.mixture)
+        self.tokenizer, self.shuffle_seed = recipe.tokenizer, recipe.shards.shuffle_seed
         self._info = self._rates = None
 
     def process(self, doc, info):
         if info is not self._info:
-            self._info, self._rates = info, sample_rates(info, self.recipe)
-        entry = sampled(doc, info, self._rates, self.recipe)
+            self._info, self._rates = info, trainer.split_rates(info, self.proportions, self.tokenizer)
+        entry = trainer.sample_entry(doc, info, self._rates, self.tokenizer, self.shuffle_seed)
         if entry is not None:
             yield 0, entry
 
@@ -144,11 +114,11 @@ class SampleFn(beam.DoFn):
 class TrainFn(beam.DoFn):
     """The whole sample (one key) -> the model bytes; also writes ``<models>/tokenizer/``."""
 
-    def __init__(self, recipe, models_dir: str):
-        self.recipe, self.models_dir = recipe, models_dir
+    def __init__(self, recipe, directory: str):
+        self.tokenizer, self.directory = recipe.tokenizer, directory
 
     def process(self, element, symbols):
-        yield train_on(element[1], self.recipe, self.models_dir, symbols)[0]
+        yield trainer.train_on(element[1], self.tokenizer, self.directory, symbols)[0]
 
 
 def tag_symbols(docs, recipe) -> beam.PCollection:
@@ -186,7 +156,7 @@ def tokenizer_model(docs, info, recipe, ctx) -> beam.PCollection:
     return (docs
             | "mix/tokenizer/sample" >> beam.ParDo(SampleFn(recipe), info)
             | "mix/tokenizer/gather" >> beam.GroupByKey()
-            | "mix/tokenizer/train" >> beam.ParDo(TrainFn(recipe, ctx.models_dir), AsSingleton(symbols)))
+            | "mix/tokenizer/train" >> beam.ParDo(TrainFn(recipe, ctx.layout.tokenizer), AsSingleton(symbols)))
 
 
 # ---------------------------------------------------------------------------- encoding and the plan
@@ -202,20 +172,24 @@ class EncodeFn(beam.DoFn):
         if model is not self._model and model != self._model:
             self._encoder = Encoder(model, self.cfg.add_bos, self.cfg.add_eos, self.cfg.domain_tags)
             self._model = model
-        split = VALIDATION if held_out(doc, info, self.cfg.shuffle_seed) else TRAIN
+        split = VALIDATION if shards.held_out(doc, info, self.cfg.shuffle_seed) else TRAIN
         data = self._encoder.encode_bytes(doc)
-        yield split, doc["source"], doc["id"], len(data) // self._encoder.dtype.itemsize, data
+        yield Encoded(split, doc["source"], doc["id"], len(data) // self._encoder.dtype.itemsize, data)
+
+
+def count_key(record: Encoded) -> tuple[tuple[str, str], tuple[int, int, int]]:
+    return (record.split, record.source), (record.tokens, 1, record.tokens ** 2)
 
 
 def make_plan(_, counts, recipe) -> dict:
     """The mixture plan from ``((split, source), (tokens, documents, sum of squared lengths))``."""
-    by = {k: v for k, v in counts}
-    train = {s: by[(TRAIN, s)][0] for (split, s) in by if split == TRAIN}
-    squares = {s: by[(TRAIN, s)][2] for (split, s) in by if split == TRAIN}
+    by = {key: TokenCounts(*value) for key, value in counts}
+    train = {s: c for (split, s), c in sorted(by.items()) if split == TRAIN}
     weights = {s: (w.proportion, w.epochs) for s, w in recipe.mixture.weights.items()}
-    plan = mixture.make_plan(train, weights, recipe.mixture.total_tokens, recipe.mixture.shortfall, squares)
-    plan["available_documents"] = {s: by[(TRAIN, s)][1] for (split, s) in sorted(by) if split == TRAIN}
-    validation = {s: {"tokens": v[0], "documents": v[1]} for (split, s), v in sorted(by.items())
+    plan = mixture.make_plan({s: c.tokens for s, c in train.items()}, weights, recipe.mixture.total_tokens,
+                             recipe.mixture.shortfall, {s: c.squares for s, c in train.items()})
+    plan["available_documents"] = {s: c.documents for s, c in train.items()}
+    validation = {s: {"tokens": c.tokens, "documents": c.documents} for (split, s), c in sorted(by.items())
                   if split == VALIDATION}
     plan["validation"] = validation
     tps = recipe.shards.tokens_per_shard
@@ -233,15 +207,15 @@ class EmitCopiesFn(beam.DoFn):
         self.mix_seed, self.shuffle_seed = mix_seed, shuffle_seed
         self._plan = self._rates = None
 
-    def process(self, record, plan):
+    def process(self, record: Encoded, plan):
         if plan is not self._plan:
             self._plan, self._rates = plan, mixture.rates(plan)
-        split, source, doc_id, _, data = record
-        epochs = [0] if split == VALIDATION else mixture.copies(doc_id, self._rates.get(source, 0.0), self.mix_seed)
-        n = plan["shard_count"][split]
+        epochs = [0] if record.split == VALIDATION else mixture.copies(
+            record.id, self._rates.get(record.source, 0.0), self.mix_seed)
+        n = plan["shard_count"][record.split]
         for epoch in epochs:
-            key = shards.shuffle_key(doc_id, epoch, self.shuffle_seed)
-            yield (split, key % n), (key, doc_id, epoch, self.index[source], data)
+            key = shards.shuffle_key(record.id, epoch, self.shuffle_seed)
+            yield (record.split, key % n), Copy(key, record.id, epoch, self.index[record.source], record.data)
 
 
 class WriteShardFn(beam.DoFn):
@@ -249,11 +223,11 @@ class WriteShardFn(beam.DoFn):
         self.directory, self.names = directory, names
 
     def process(self, element, model):
-        (split, index), docs = element
-        ordered = sorted(docs, key=lambda d: d[:3])
+        (split, index), copies = element
+        ordered = sorted((Copy(*c) for c in copies), key=Copy.order)
         dtype = Encoder(model).dtype
         entry = shards.write_shard(self.directory, shards.shard_prefix(split, index),
-                                   ((d[3], d[4]) for d in ordered), dtype, self.names)
+                                   ((c.source_index, c.data) for c in ordered), dtype, self.names)
         yield split, entry
 
 
@@ -264,16 +238,17 @@ def finalize(entries, plan, model, recipe, names: list[str], output: str) -> dic
     train = [e for split, e in entries if split == TRAIN]
     validation = [e for split, e in entries if split == VALIDATION]
     manifest = shards.build_manifest(train, validation, names, info, tag_ids, recipe.shards, recipe.digest())
-    shards.write_manifest(shard_dir(output), manifest, model)
+    layout = Layout(output)
+    shards.write_manifest(layout.shards, manifest, model)
     result = mixture.add_realised(plan, manifest["source_tokens"], manifest["source_documents"])
     result["validation"] = {"planned": plan["validation"], "written": {
         "tokens": manifest["validation"]["tokens"], "documents": manifest["validation"]["documents"]}}
-    result["shards"] = {"train": len(train), "validation": len(validation), "directory": shard_dir(output)}
+    result["shards"] = {"train": len(train), "validation": len(validation), "directory": layout.shards}
     result["tokenizer"] = {**info, "given": bool(recipe.tokenizer.model)}
-    fileio.atomic_write(mixture_path(output), json.dumps(result, indent=1, sort_keys=True))
+    fileio.write_json(layout.stats("mixture"), result)
     # the plan table is printed by the run from run.json (this runs on a worker)
     log.info("shards: %d training + %d validation in %s (%s + %s tokens)", len(train), len(validation),
-             shard_dir(output), f"{manifest['tokens']:,}", f"{manifest['validation']['tokens']:,}")
+             layout.shards, f"{manifest['tokens']:,}", f"{manifest['validation']['tokens']:,}")
     return result
 
 
@@ -284,69 +259,23 @@ def build(p: beam.Pipeline, documents: dict[str, beam.PCollection], recipe, ctx)
     scfg = recipe.shards
     docs = [documents[n] for n in names] | "mix/flatten" >> beam.Flatten()
     info = AsDict(docs
-                  | "mix/stats/key" >> beam.Map(stats_input, scfg.shuffle_seed)
+                  | "mix/stats/key" >> beam.Map(shards.split_input, scfg.shuffle_seed)
                   | "mix/stats/combine" >> beam.CombinePerKey(SourceStatsFn(scfg.validation_max_documents))
-                  | "mix/stats/split" >> beam.MapTuple(lambda s, st, cfg=scfg: (s, split_info(st, cfg))))
+                  | "mix/stats/split" >> beam.MapTuple(lambda s, st, cfg=scfg: (s, shards.split_info(st, cfg))))
     model = tokenizer_model(docs, info, recipe, ctx)
     encoded = docs | "mix/encode" >> beam.ParDo(EncodeFn(scfg), AsSingleton(model), info)
     (encoded  # token lengths per document (BOS/EOS/tags included) for the statistics
-     | "mix/lengths" >> beam.Map(lambda r: (f"{r[1]}/output/tokens", r[3]))
+     | "mix/lengths" >> beam.Map(lambda r: (f"{r.source}/output/tokens", r.tokens))
      | "mix/lengths/write" >> WriteDistributions(ctx.output, "mixture"))
     counts = (encoded
-              | "mix/count/key" >> beam.Map(lambda r: ((r[0], r[1]), (r[3], 1, r[3] ** 2)))
+              | "mix/count/key" >> beam.Map(count_key)
               | "mix/count/sum" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum, sum)))
     plan = (p | "mix/plan/start" >> beam.Create([None])
             | "mix/plan/make" >> beam.Map(make_plan, AsList(counts), recipe))
     entries = (encoded
                | "mix/copies" >> beam.ParDo(EmitCopiesFn(names, recipe.mixture.seed, scfg.shuffle_seed), AsSingleton(plan))
                | "mix/shuffle" >> beam.GroupByKey()
-               | "mix/write" >> beam.ParDo(WriteShardFn(shard_dir(ctx.output), names), AsSingleton(model)))
+               | "mix/write" >> beam.ParDo(WriteShardFn(ctx.layout.shards, names), AsSingleton(model)))
     return (entries
             | "mix/entries" >> beam.combiners.ToList()
             | "mix/finalize" >> beam.Map(finalize, AsSingleton(plan), AsSingleton(model), recipe, names, ctx.output))
-
-
-# ---------------------------------------------------------------------------- llamacorpus train-tokenizer
-
-def train_tokenizer_main(argv: list[str] | None = None) -> int:
-    """Train the tokenizer from the documents a run wrote (``<output>/documents/<source>``)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(
-        prog="llamacorpus train-tokenizer",
-        description="Train the SentencePiece BPE tokenizer (LLaMA's trainer spec from the recipe's tokenizer "
-                    "section) on a sample of <output>/documents drawn at the mixture proportions; writes "
-                    "<models>/tokenizer/tokenizer.model and tokenizer.json.")
-    parser.add_argument("--output", required=True, help="a run's output directory (its documents/ are read)")
-    parser.add_argument("--recipe", default=options.DEFAULT_RECIPE, help="recipe YAML (default %(default)s)")
-    parser.add_argument("--models_dir", default=None, help="where to write tokenizer/ (default <output>/models)")
-    parser.add_argument("--sources", default=None, help="comma-separated sources (default: all with documents)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any recipe key, e.g. --set tokenizer.vocab_size=8000")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        recipe = recipe_mod.load(args.recipe, args.overrides, output=args.output, models_dir=args.models_dir)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    wanted = [s.strip() for s in args.sources.split(",")] if args.sources else list(SOURCES)
-    names = [s for s in SOURCES if s in wanted and fileio.exists(pio.marker_path(recipe.output, s))]
-    if not names:
-        print(f"error: no finished source under {recipe.output}/documents (run the documents stage first)",
-              file=sys.stderr)
-        return 2
-    scfg = recipe.shards
-    stats = {s: shards.SourceStats(scfg.validation_max_documents) for s in names}
-    domains: collections.Counter = collections.Counter()
-    for name in names:
-        for doc in pio.read_documents(recipe.output, name):
-            stats[name].add(*stats_input(doc, scfg.shuffle_seed)[1])
-            if scfg.domain_tags == "domain":
-                domains[tags.domain_key(doc)] += 1
-    info = {s: split_info(st, scfg) for s, st in stats.items()}
-    rates = sample_rates(info, recipe)
-    symbols = tags.symbols(scfg.domain_tags, tags.top_domains(domains, scfg.domain_tag_count))
-    samples = (entry for name in names for doc in pio.read_documents(recipe.output, name)
-               if (entry := sampled(doc, info, rates, recipe)) is not None)
-    _, path = train_on(samples, recipe, recipe.models, symbols)
-    print(f"tokenizer: {path}\nuse it in a run with --set tokenizer.model={path}")
-    return 0

@@ -18,7 +18,8 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-DEFAULT_RECIPE = "recipes/llama1.yaml"
+from llamacorpus.config import add_recipe_arguments
+
 LOCAL_RUNNERS = ("DirectRunner", "FnApiRunner", "SwitchingDirectRunner")
 
 #: named flags and the recipe key each overrides
@@ -35,15 +36,13 @@ def parser() -> argparse.ArgumentParser:
         prog="llamacorpus run",
         description="Build the LLaMA-1 corpus from a recipe with Apache Beam. Unknown flags are Beam "
                     "PipelineOptions (--runner, --direct_num_workers, --project, --temp_location, ...).")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, help="recipe YAML (default %(default)s)")
+    add_recipe_arguments(p)
     p.add_argument("--sources", default=None,
                    help="comma-separated sources to build (default: the recipe's run list)")
     p.add_argument("--input_root", default=None, help="resolve relative input globs against this directory")
     p.add_argument("--output", default=None, help="output directory (local or gs://)")
     p.add_argument("--models_dir", default=None, help="where learnt artifacts live (default <output>/models)")
     p.add_argument("--lid_model", default=None, help="fastText language-ID model (default: bundled lid.176.ftz)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any recipe key, e.g. --set sources.c4.min_chars=200 (repeatable)")
     p.add_argument("--stages", default="documents,mix",
                    help="comma-separated stages: documents (sources to Parquet), mix (tokenize and shard)")
     p.add_argument("--overwrite", action="store_true", help="rebuild sources already finished in --output")

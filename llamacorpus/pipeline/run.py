@@ -30,7 +30,7 @@ def load_run(argv: list[str]):
         if name not in recipe.sources:
             raise ConfigError(f"--sources: {name!r} has no section under sources in {args.recipe} "
                               f"(configured: {', '.join(recipe.sources)})")
-    ctx = RunContext(recipe=recipe, output=recipe.output.rstrip("/"), models_dir=recipe.models,
+    ctx = RunContext(output=recipe.output.rstrip("/"), models_dir=recipe.models,
                      input_root=recipe.input_root, batch_size=recipe.batch_size)
     inputs = graph.prepare(recipe, names, ctx)
     return args, beam_args, recipe, names, ctx, inputs
@@ -100,7 +100,7 @@ def dry_run(p: beam.Pipeline, opts, info, runner: str) -> dict:
 
 
 def write_report(output: str) -> None:
-    from llamacorpus.pipeline import report
+    from llamacorpus import report
 
     path = report.write_report(output)
     print(f"report: {path}")

@@ -6,9 +6,7 @@ Distributions: every measure ``("<source>/<step>/<field>", value)`` is combined 
 buckets) and into 101 approximate quantiles. Both are computed by Beam combiners, so they work
 the same on Dataflow; the result lands in ``<output>/stats/distributions.json``.
 
-Histogram buckets (:func:`bucket_of`, :func:`bucket_edges`): values in [0, 1] fall into 50
-linear bins ``u:<i>`` (scores, probabilities), larger values into log bins ``l:<j>`` of 8 per
-octave (lengths, perplexities), negative values into ``n:<j>``, mirrored.
+Histogram buckets: :mod:`llamacorpus.histogram`.
 """
 from __future__ import annotations
 
@@ -18,35 +16,14 @@ import math
 from typing import Any, Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from llamacorpus import fileio
-from llamacorpus.beam_steps import NAMESPACE
+from llamacorpus.layout import Layout
+from llamacorpus.histogram import bucket_edges, bucket_of
+from llamacorpus.steps.adapter import NAMESPACE
 
-UNIT_BINS = 50
-LOG_BINS_PER_OCTAVE = 8
 QUANTILES = 101
-
-
-def bucket_of(value: float) -> str:
-    if value < 0:
-        return f"n:{math.floor(math.log2(max(-value, 1e-300)) * LOG_BINS_PER_OCTAVE)}"
-    if value <= 1:
-        return f"u:{min(int(value * UNIT_BINS), UNIT_BINS - 1)}"
-    return f"l:{math.floor(math.log2(value) * LOG_BINS_PER_OCTAVE)}"
-
-
-def bucket_edges(label: str) -> tuple[float, float]:
-    """The [low, high) interval of a histogram bucket label."""
-    kind, index = label.split(":")
-    i = int(index)
-    if kind == "u":
-        return i / UNIT_BINS, (i + 1) / UNIT_BINS
-    low, high = 2 ** (i / LOG_BINS_PER_OCTAVE), 2 ** ((i + 1) / LOG_BINS_PER_OCTAVE)
-    if kind == "l":
-        return max(low, 1.0), high
-    return -high, -low
 
 
 class DistributionFn(beam.CombineFn):
@@ -83,17 +60,13 @@ class DistributionFn(beam.CombineFn):
                 "histogram": dict(sorted(acc[4].items(), key=lambda kv: bucket_edges(kv[0])[0]))}
 
 
-def distributions_path(output: str, group: str) -> str:
-    return f"{output.rstrip('/')}/stats/distributions/{group}.json"
-
-
 class WriteDistributions(beam.PTransform):
     """measures -> ``<output>/stats/distributions/<group>.json`` ({key: {count, ..., histogram,
     quantiles}}); a group is a source, or a later stage such as the mixture."""
 
     def __init__(self, output: str, group: str):
         super().__init__()
-        self.path = distributions_path(output, group)
+        self.path = Layout(output).distributions(group)
 
     def expand(self, measures):
         dists = measures | "Distribution" >> beam.CombinePerKey(DistributionFn())
@@ -109,17 +82,13 @@ class WriteDistributions(beam.PTransform):
         return len(table)
 
 
-def categories_path(output: str, group: str) -> str:
-    return f"{output.rstrip('/')}/stats/categories/{group}.json"
-
-
 class WriteCategories(beam.PTransform):
     """("<source>/<step>/<field>", value) per document -> ``<output>/stats/categories/<source>.json``
     ({key: {value: documents}})."""
 
     def __init__(self, output: str, group: str):
         super().__init__()
-        self.path = categories_path(output, group)
+        self.path = Layout(output).categories(group)
 
     def expand(self, keys):
         return (keys
@@ -221,25 +190,16 @@ def source_stats(counters: dict[str, int], source: str, step_order: list[str]) -
     }
 
 
-def source_stats_path(output: str, source: str) -> str:
-    return f"{output.rstrip('/')}/stats/sources/{source}.json"
-
-
 def write_source_stats(output: str, source: str, stats: dict) -> None:
-    fileio.atomic_write(source_stats_path(output, source), json.dumps(stats, indent=1, sort_keys=True))
-
-
-def load_json(path: str) -> Any:
-    if not fileio.exists(path):
-        return None
-    return json.loads(fileio.read_bytes(path))
+    fileio.write_json(Layout(output).source_stats(source), stats)
 
 
 def build_run_json(output: str, sources: Iterable[str], recipe: dict, recipe_hash: str, run_info: dict) -> dict:
     """Gather the per-source stats files, distributions and mixture of a run into one dict."""
+    layout = Layout(output)
     per_source = {}
     for s in sources:
-        data = load_json(source_stats_path(output, s))
+        data = fileio.read_json(layout.source_stats(s))
         if data is not None:
             per_source[s] = data
     return {
@@ -250,9 +210,9 @@ def build_run_json(output: str, sources: Iterable[str], recipe: dict, recipe_has
         "totals": {k: sum(v.get(k, 0) for v in per_source.values())
                    for k in ("records_read", "documents_in", "documents_out", "chars_in", "chars_out",
                              "bytes_in", "bytes_out")},
-        "distributions": merged(distributions_path(output, g) for g in [*per_source, "mixture"]),
-        "categories": merged(categories_path(output, s) for s in per_source),
-        "mixture": load_json(f"{output.rstrip('/')}/stats/mixture.json") or {},
+        "distributions": merged(layout.distributions(g) for g in [*per_source, "mixture"]),
+        "categories": merged(layout.categories(s) for s in per_source),
+        "mixture": fileio.read_json(layout.stats("mixture")) or {},
         "step_reports": step_reports(output),
     }
 
@@ -261,30 +221,27 @@ def merged(paths: Iterable[str]) -> dict:
     """The union of the JSON objects stored at ``paths`` (absent files skipped)."""
     out: dict = {}
     for path in paths:
-        out.update(load_json(path) or {})
+        out.update(fileio.read_json(path) or {})
     return out
 
 
 def step_reports(output: str) -> dict[str, Any]:
     """What global steps wrote beside the counters (``<output>/stats/<name>.json``: perplexity
     cut-offs, classifier precision/recall, near-duplicate clusters...), keyed by file name."""
-    pattern = f"{output.rstrip('/')}/stats/*.json"
-    try:
-        paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    except Exception:  # noqa: BLE001 - no stats directory yet
-        return {}
+    pattern = f"{Layout(output).stats_dir}/*.json"
+    paths = fileio.match_paths(pattern)
     skip = {"run", "mixture"}
     out = {}
     for path in sorted(paths):
         name = path.rsplit("/", 1)[-1][: -len(".json")]
         if name not in skip:
-            out[name] = load_json(path)
+            out[name] = fileio.read_json(path)
     return out
 
 
 def write_run_json(output: str, run: dict) -> str:
-    path = f"{output.rstrip('/')}/stats/run.json"
-    fileio.atomic_write(path, json.dumps(run, indent=1, sort_keys=True, default=str))
+    path = Layout(output).run_json
+    fileio.write_json(path, run)
     return path
 
 

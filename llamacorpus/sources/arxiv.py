@@ -1,5 +1,5 @@
 """arXiv (2.5% of LLaMA): papers' LaTeX sources, one document per paper, cleaned by
-:mod:`llamacorpus.filters.latex` (body from the first section, no bibliography, no comments, user
+:mod:`llamacorpus.steps.clean.latex` (body from the first section, no bibliography, no comments, user
 macros expanded).
 
 Inputs (``sources.arxiv.inputs``), each glob matching:
@@ -47,12 +47,11 @@ import tarfile
 import zlib
 from typing import Iterable, Iterator
 
-from apache_beam.io.filesystems import FileSystems
 
 from llamacorpus import fileio
 from llamacorpus.document import make_document
-from llamacorpus.filters.latex import LatexCleaner, MacroLimits, strip_comments
-from llamacorpus.filters.length import MinChars
+from llamacorpus.steps.clean.latex import LatexCleaner, MacroLimits, strip_comments
+from llamacorpus.steps.filters.length import MinChars
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.steps import BadInput, Drop
 
@@ -220,15 +219,14 @@ def archive_members(raw, name: str, location: str, cfg: ArxivConfig) -> Iterator
 
 def directory_members(directory: str, cfg: ArxivConfig) -> Iterator[Member | BadInput]:
     """The TeX files under a paper's directory (``directory`` ends with ``/``)."""
-    found = FileSystems.match([directory + "**"])[0].metadata_list
-    for meta in sorted(found, key=lambda m: m.path):
-        name = meta.path[len(directory):]
+    for found in fileio.match(directory + "**"):
+        name = found.path[len(directory):]
         if not is_tex(name):
             continue
-        if meta.size_in_bytes > cfg.max_file_bytes:
-            yield _oversize(meta.path, meta.size_in_bytes, cfg)
+        if found.size > cfg.max_file_bytes:
+            yield _oversize(found.path, found.size, cfg)
         else:
-            yield name, fileio.read_bytes(meta.path)
+            yield name, fileio.read_bytes(found.path)
 
 
 # ---------------------------------------------------------------------------- main file and inputs

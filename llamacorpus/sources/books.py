@@ -21,7 +21,7 @@ Readers, chosen by file name:
   RedPajama, PG-19 and Books3 ids collided). A line that is not JSON, not UTF-8, or has no string
   ``text`` is an error with file and line; a truncated compressed stream too.
 
-Steps: ``min_chars`` (when set), then :class:`~llamacorpus.filters.near_dedup.NearDedup` (word
+Steps: ``min_chars`` (when set), then :class:`~llamacorpus.steps.dedup.near.NearDedup` (word
 5-gram MinHash LSH, verified overlap >= 0.9, measure ``containment`` of the shorter book in the
 longer; see that module for why, and for the rule that picks the book a cluster keeps). The
 measured overlaps go to ``<output>/stats/near_duplicates_books.json``.
@@ -36,9 +36,9 @@ from typing import Iterator
 from llamacorpus import fileio
 from llamacorpus.config import field
 from llamacorpus.document import make_document
-from llamacorpus.filters.length import MinChars
-from llamacorpus.filters.near_dedup import NearDedup, NearDedupConfig
-from llamacorpus.jsonl import json_records
+from llamacorpus.steps.filters.length import MinChars
+from llamacorpus.steps.dedup.near import NearDedup, NearDedupConfig
+from llamacorpus.sources.jsonl import json_records
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.steps import BadInput, Drop
 

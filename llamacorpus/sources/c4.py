@@ -2,7 +2,7 @@
 
 Each line is ``{"text", "timestamp", "url"}``; the document id is ``c4/<shard>/<line>``, stable
 across runs. A line that is not JSON, lacks ``text`` or is not UTF-8, and a truncated gzip stream,
-are counted as errors with file and line (see :mod:`llamacorpus.jsonl`); the run goes on.
+are counted as errors with file and line (see :mod:`llamacorpus.sources.jsonl`); the run goes on.
 
 With ``hf_dataset`` set (``allenai/c4``, config ``en``), the same reader streams the Hugging Face
 dataset instead of files. That needs a machine online; it is not tested here.
@@ -14,8 +14,8 @@ import os
 from typing import Iterator
 
 from llamacorpus.document import make_document
-from llamacorpus.filters.length import MinChars
-from llamacorpus.jsonl import json_records
+from llamacorpus.steps.filters.length import MinChars
+from llamacorpus.sources.jsonl import json_records
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.steps import BadInput
 

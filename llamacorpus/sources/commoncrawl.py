@@ -55,13 +55,15 @@ from typing import IO, Iterator, Literal, NamedTuple
 from llamacorpus import fileio
 from llamacorpus.config import field
 from llamacorpus.document import make_document
-from llamacorpus.filters.langid import LanguageId
-from llamacorpus.filters.line_dedup import LineDedup
-from llamacorpus.filters.perplexity import PerplexityConfig, perplexity_prepare, perplexity_steps
-from llamacorpus.filters.url_dedup import UrlDedup
-from llamacorpus.filters.wiki_classifier import ClassifierConfig, classifier_prepare, classifier_steps
+from llamacorpus.sources import wikipedia
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
+from llamacorpus.sources.wikipedia.references import ReferenceReader
 from llamacorpus.steps import BadInput, Drop
+from llamacorpus.steps.dedup.lines import LineDedup
+from llamacorpus.steps.dedup.urls import UrlDedup
+from llamacorpus.steps.filters.langid import LanguageId
+from llamacorpus.steps.filters.perplexity import PerplexityConfig, perplexity_prepare, perplexity_steps
+from llamacorpus.steps.filters.wiki_classifier import ClassifierConfig, classifier_prepare, classifier_steps
 from llamacorpus.urls import domain
 
 SOURCE_NAME = "commoncrawl"
@@ -94,6 +96,13 @@ class CommonCrawlConfig(SourceConfig):
     lid_model: str = ""
     perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+
+    def resolve(self, sections: dict) -> None:
+        """The classifier's Wikipedia dumps default to the Wikipedia source's inputs."""
+        if not self.classifier.wikipedia_inputs:
+            section = sections.get(wikipedia.SOURCE.name)
+            self.classifier.wikipedia_inputs = list((section.inputs if section else None)
+                                                    or wikipedia.SOURCE.default_inputs)
 
     def check(self):
         super().check()
@@ -448,7 +457,9 @@ class CommonCrawl(Source):
         if cfg.line_dedup != "off":
             steps.append(LineDedup(self.name, cfg.line_dedup))
         steps.append(LanguageId(cfg.languages, cfg.language_threshold, cfg.lid_model))
-        return steps + perplexity_steps(cfg.perplexity, ctx) + classifier_steps(cfg.classifier, ctx)
+        references = ReferenceReader(tuple(cfg.classifier.wikipedia_languages))
+        pages = self.reader(CommonCrawlConfig(min_chars=0))  # fetched reference pages: any length
+        return steps + perplexity_steps(cfg.perplexity, ctx) + classifier_steps(cfg.classifier, ctx, references, pages)
 
 
 SOURCE = CommonCrawl()

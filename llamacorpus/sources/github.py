@@ -12,7 +12,7 @@ Inputs:
   ``apache-2.0``; null when the repository has none); ``ref`` and ``binary`` are read when present.
 * ``repos``: globs of directories of cloned repositories. Every file under a directory (``.git``
   excluded) is read; the licence is detected from the top-level ``LICENSE*``/``LICENCE*``/``COPYING*``
-  files by their distinctive text (:func:`detect_license`); the repository name is the ``origin``
+  files by their distinctive text (:func:`llamacorpus.licenses.detect_license`); the repository name is the ``origin``
   remote's ``owner/name`` from ``.git/config``, else the directory name.
 
 Each file becomes a document with id ``github/<repo_name>/<path>`` (``@<ref>`` appended when the
@@ -24,7 +24,7 @@ is not JSON, a row without ``repo_name``/``path`` or without content are errors 
 Steps, in order: ``license`` (keep the recipe's ``licenses``; others dropped as
 ``license=<spdx id lower-case>``, ``license=none`` when unknown), ``file_type`` (licence files,
 extension whitelist), ``license_header`` (the leading licence comment, see
-:mod:`llamacorpus.filters.license_header`), ``code_quality`` (RedPajama's heuristics, scores in
+:mod:`llamacorpus.steps.clean.license_header`), ``code_quality`` (RedPajama's heuristics, scores in
 meta), ``min_chars`` (when set) and ``exact_dedup`` (one copy of each exact file text across the
 run: the smallest ``stable_hash`` of the id; reason ``duplicate_content``).
 """
@@ -38,100 +38,21 @@ from typing import Any, Iterator
 
 from llamacorpus import fileio
 from llamacorpus.config import field
-from llamacorpus.document import Document, make_document
-from llamacorpus.filters.code_heuristics import (CodeHeuristicsConfig, CodeQualityFilter, FileTypeFilter,
+from llamacorpus.document import make_document
+from llamacorpus.licenses import LICENSE_NAME, PERMISSIVE, combine_licenses, detect_license, spdx_of
+from llamacorpus.steps.filters.license import LicenseFilter
+from llamacorpus.steps.filters.code_heuristics import (CodeHeuristicsConfig, CodeQualityFilter, FileTypeFilter,
                                                  language_of)
-from llamacorpus.filters.exact_dedup import ExactDedup
-from llamacorpus.filters.length import MinChars
-from llamacorpus.filters.license_header import StripLicenseHeader
+from llamacorpus.steps.dedup.exact import ExactDedup
+from llamacorpus.steps.filters.length import MinChars
+from llamacorpus.steps.clean.license_header import StripLicenseHeader
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
-from llamacorpus.jsonl import json_records
+from llamacorpus.sources.jsonl import json_records
 from llamacorpus.sources.books import base_name
-from llamacorpus.steps import BadInput, Drop, Filter
+from llamacorpus.steps import BadInput, Drop
 
 NAME = "github"
 REPO_PREFIX = "repo:"
-PERMISSIVE = ["MIT", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause"]
-
-#: BigQuery github_repos.licenses keys (and GitHub's "other") -> SPDX ids
-BIGQUERY_LICENSES = {
-    "mit": "MIT", "apache-2.0": "Apache-2.0", "bsd-2-clause": "BSD-2-Clause", "bsd-3-clause": "BSD-3-Clause",
-    "gpl-2.0": "GPL-2.0", "gpl-3.0": "GPL-3.0", "lgpl-2.1": "LGPL-2.1", "lgpl-3.0": "LGPL-3.0",
-    "agpl-3.0": "AGPL-3.0", "mpl-2.0": "MPL-2.0", "isc": "ISC", "unlicense": "Unlicense", "cc0-1.0": "CC0-1.0",
-    "epl-1.0": "EPL-1.0", "artistic-2.0": "Artistic-2.0", "other": "other",
-}
-_SPDX_BY_LOWER = {v.lower(): v for v in BIGQUERY_LICENSES.values()}
-
-# Licence texts by their distinctive wording (whitespace collapsed, lower case). Titles are looked
-# for at the head of the file only: the GPL texts name the LGPL in their last paragraph.
-_HEAD_CHARS = 400
-_HEAD_RULES = [
-    ("AGPL-3.0", ("gnu affero general public license",)),
-    ("LGPL-3.0", ("gnu lesser general public license", "version 3")),
-    ("LGPL-2.1", ("gnu lesser general public license", "version 2.1")),
-    ("LGPL-2.0", ("gnu library general public license",)),
-    ("GPL-3.0", ("gnu general public license", "version 3")),
-    ("GPL-2.0", ("gnu general public license", "version 2")),
-    ("Apache-2.0", ("www.apache.org/licenses", "version 2.0")),
-    ("Apache-2.0", ("apache license", "version 2.0")),
-    ("MPL-2.0", ("mozilla public license", "2.0")),
-]
-_BODY_RULES = [
-    ("MIT", ("permission is hereby granted, free of charge", "the above copyright notice and this permission notice")),
-    ("BSD-4-Clause", ("redistribution and use in source and binary forms", "advertising materials")),
-    ("BSD-3-Clause", ("redistribution and use in source and binary forms", "neither the name")),
-    ("BSD-3-Clause", ("redistribution and use in source and binary forms", "names of its contributors may not")),
-    ("BSD-2-Clause", ("redistribution and use in source and binary forms",)),
-    ("ISC", ("permission to use, copy, modify, and/or distribute this software for any purpose",)),
-    ("Unlicense", ("this is free and unencumbered software released into the public domain",)),
-    # licence notices rather than full texts
-    ("AGPL-3.0", ("gnu affero general public license",)),
-    ("LGPL-3.0", ("gnu lesser general public license", "version 3")),
-    ("LGPL-2.1", ("gnu lesser general public license", "version 2.1")),
-    ("GPL-3.0", ("gnu general public license", "version 3")),
-    ("GPL-2.0", ("gnu general public license", "version 2")),
-]
-LICENSE_NAME = re.compile(r"^(licen[cs]e|copying)([.\-_][\w.\-]*)?$", re.I)
-
-
-def detect_license(text: str) -> str:
-    """SPDX id of a licence file's text, or ``other`` when it is none of the known ones."""
-    flat = " ".join(text.lower().split())
-    head = flat[:_HEAD_CHARS]
-    for spdx, needles in _HEAD_RULES:
-        if all(n in head for n in needles):
-            return spdx
-    for spdx, needles in _BODY_RULES:
-        if all(n in flat for n in needles):
-            return spdx
-    return "other"
-
-
-def combine_licenses(found: list[str]) -> str | None:
-    """One licence for a repository from its licence files: none -> None; an LGPL file (with the
-    GPL text beside it, as LGPL projects ship) -> the LGPL; several different -> ``A OR B``
-    (dual licensing, e.g. LICENSE-MIT + LICENSE-APACHE)."""
-    ids = sorted(set(found))
-    if not ids:
-        return None
-    lesser = [i for i in ids if i.startswith("LGPL")]
-    if lesser:
-        return lesser[-1]
-    return " OR ".join(ids)
-
-
-def spdx_of(value: Any) -> str | None:
-    """A licence value of an input row (BigQuery key or SPDX id) as an SPDX id; None when absent."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    key = value.strip().lower()
-    return BIGQUERY_LICENSES.get(key) or _SPDX_BY_LOWER.get(key) or value.strip()
-
-
-def license_reason(spdx: str | None) -> str:
-    return "license=" + (re.sub(r"[^a-z0-9_.-]+", "_", spdx.lower()) if spdx else "none")
-
-
 @dataclasses.dataclass
 class GitHubConfig(SourceConfig):
     #: directories of cloned repositories (globs); their licence is detected from LICENSE/COPYING files
@@ -151,26 +72,6 @@ class GitHubConfig(SourceConfig):
         super().check()
         self.require(bool(self.licenses), "licenses", "must keep at least one licence")
         self.require(self.max_file_bytes > 0, "max_file_bytes", "must be > 0")
-
-
-class LicenseFilter(Filter):
-    """Keep files whose licence (meta ``license``) is in the recipe list; ``A OR B`` is kept when
-    either is."""
-
-    name = "license"
-    measures = ()
-
-    def __init__(self, licenses):
-        self.allowed = {spdx_of(x) for x in licenses}
-
-    def score(self, doc: Document) -> dict[str, Any]:
-        return {}
-
-    def keep(self, doc: Document) -> tuple[bool, str | None]:
-        spdx = doc["meta"].get("license")
-        if spdx and any(part in self.allowed for part in spdx.split(" OR ")):
-            return True, None
-        return False, license_reason(spdx)
 
 
 # ---------------------------------------------------------------------------- rows -> documents
@@ -233,9 +134,7 @@ def list_files(directory: str) -> list[str]:
     """Files under ``directory`` (``.git`` excluded, symlinks not followed), sorted."""
     directory = directory.rstrip("/")
     if fileio.has_scheme(directory):
-        from apache_beam.io.filesystems import FileSystems
-
-        found = [m.path for m in FileSystems.match([f"{directory}/**"])[0].metadata_list]
+        found = fileio.match_paths(f"{directory}/**")
         return sorted(p for p in found if "/.git/" not in p[len(directory):])
     out = []
     for root, dirs, files in os.walk(directory):

@@ -16,12 +16,12 @@ questions and answers (tag wikis, moderator nominations...) are dropped as ``pos
 
 Steps:
 
-1. ``top_sites`` (global): posts (questions and answers) are counted per site over all inputs;
+1. ``top_sites`` (global, :mod:`llamacorpus.steps.filters.top_sites`): posts (questions and answers) are counted per site over all inputs;
    sites are ranked by that count (ties by name) and the ``top_sites`` largest kept (0 keeps
    all). Posts of other sites are dropped as ``not_top_sites``; per-site meta sites
    (``*.meta.stackexchange.com``, ``meta.*``) as ``meta_site`` unless ``include_meta_sites``.
-2. ``html_to_text``: each post body, HTML to text (:mod:`llamacorpus.filters.html_text`).
-3. ``join_answers`` (global): posts are grouped by (site, question id) with a GroupByKey, so an
+2. ``html_to_text``: each post body, HTML to text (:mod:`llamacorpus.steps.clean.html_text`).
+3. ``join_answers`` (global, :mod:`llamacorpus.steps.clean.threads`): posts are grouped by (site, question id) with a GroupByKey, so an
    answer may come before its question, in another bundle or another file. A question becomes one
    document; its answers are folded into it (counted as ``answer_merged``: their text is in the
    question's document), answers whose question is absent as ``orphan_answer``, a post seen twice
@@ -58,16 +58,16 @@ import re
 import threading
 from typing import Iterator
 
-import apache_beam as beam
 from lxml import etree
 
 from llamacorpus import fileio
-from llamacorpus.beam_steps import GlobalStep, StepOutputs, decide
-from llamacorpus.document import Document, make_document, with_meta
-from llamacorpus.filters.html_text import HtmlToText
-from llamacorpus.filters.length import MinChars
+from llamacorpus.document import Document, make_document
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.steps import BadInput, Drop
+from llamacorpus.steps.clean.html_text import HtmlToText
+from llamacorpus.steps.clean.threads import JoinAnswers
+from llamacorpus.steps.filters.length import MinChars
+from llamacorpus.steps.filters.top_sites import TopSites
 
 QUESTION, ANSWER = 1, 2
 
@@ -269,109 +269,6 @@ def post_lines(path: str) -> Iterator[bytes]:
     else:
         with fileio.open_decompressed(path) as f:
             yield from f
-
-
-# ---------------------------------------------------------------------------- site selection
-
-def is_meta_site(site: str) -> bool:
-    return site.startswith("meta.") or ".meta." in site
-
-
-def rank_sites(counts: list[tuple[str, int]], top: int, include_meta: bool) -> dict[str, int | str]:
-    """site -> its rank (1 = most posts) when kept, else the drop reason."""
-    decisions: dict[str, int | str] = {}
-    eligible = []
-    for site, count in counts:
-        if not include_meta and is_meta_site(site):
-            decisions[site] = "meta_site"
-        else:
-            eligible.append((site, count))
-    for rank, (site, _) in enumerate(sorted(eligible, key=lambda sc: (-sc[1], sc[0])), start=1):
-        decisions[site] = rank if top == 0 or rank <= top else "not_top_sites"
-    return decisions
-
-
-def _site_decision(doc: Document, ranks: dict) -> tuple:
-    rank = ranks[doc["meta"]["site"]]
-    return (doc, Drop(rank, doc)) if isinstance(rank, str) else (doc, with_meta(doc, site_rank=rank))
-
-
-class TopSites(GlobalStep):
-    """Keep the posts of the N largest sites by post count among the inputs."""
-
-    name_ = "top_sites"
-
-    def __init__(self, source: str, top: int, include_meta: bool):
-        super().__init__(source)
-        self.top, self.include_meta = top, include_meta
-
-    def expand(self, posts) -> StepOutputs:
-        ranks = (posts
-                 | "Site" >> beam.Map(lambda d: d["meta"]["site"])
-                 | "Count" >> beam.combiners.Count.PerElement()
-                 | "All" >> beam.combiners.ToList()
-                 | "Rank" >> beam.Map(rank_sites, self.top, self.include_meta))
-        decisions = posts | "Site decision" >> beam.Map(_site_decision, beam.pvalue.AsSingleton(ranks))
-        return decide(decisions, self.source, self.step_name)
-
-
-# ---------------------------------------------------------------------------- questions with answers
-
-def answer_order(answer: Document, accepted: int | None) -> tuple:
-    meta = answer["meta"]
-    return -meta["score"], meta["post_id"] != accepted, meta["post_id"]
-
-
-def thread_text(title: str, question: str, answers: list[str]) -> str:
-    parts = [f"Question: {title.strip()}".rstrip()]
-    if question.strip():
-        parts.append(question.strip())
-    parts.extend(f"Answer:\n{a.strip()}" for a in answers if a.strip())
-    return "\n\n".join(parts)
-
-
-def assemble_thread(element) -> Iterator[tuple]:
-    """``((site, question id), posts)`` -> ``(post, decision)`` for every post: the question's
-    decision is the question's document, its answers' ``answer_merged``."""
-    (site, question_id), posts = element
-    unique: dict[int, Document] = {}
-    for post in sorted(posts, key=lambda p: (p["meta"]["post_id"], p["meta"]["location"])):
-        if post["meta"]["post_id"] in unique:
-            yield post, Drop("duplicate_post", post)
-        else:
-            unique[post["meta"]["post_id"]] = post
-    question = unique.get(question_id)
-    answers = [p for p in unique.values() if p["meta"]["post_type"] == "answer"]
-    if question is None or question["meta"]["post_type"] != "question":
-        for post in unique.values():
-            yield post, Drop("orphan_answer", post)
-        return
-    qmeta = question["meta"]
-    answers.sort(key=lambda a: answer_order(a, qmeta["accepted_answer_id"]))
-    doc = make_document(
-        "stackexchange", f"{site}/{question_id}",
-        thread_text(qmeta["title"], question["text"], [a["text"] for a in answers]),
-        site=site, question_id=question_id, url=f"https://{site}/questions/{question_id}",
-        title=qmeta["title"], score=qmeta["score"], answer_count=len(answers),
-        accepted_answer_id=qmeta["accepted_answer_id"], tags=qmeta["tags"], timestamp=qmeta["timestamp"],
-        answer_ids=[a["meta"]["post_id"] for a in answers], answer_scores=[a["meta"]["score"] for a in answers],
-        site_rank=qmeta.get("site_rank"), location=qmeta["location"])
-    yield question, doc
-    for answer in answers:
-        yield answer, Drop("answer_merged", answer)
-
-
-class JoinAnswers(GlobalStep):
-    """Posts -> one document per question with its answers (a GroupByKey on the question id)."""
-
-    name_ = "join_answers"
-
-    def expand(self, posts) -> StepOutputs:
-        threads = (posts
-                   | "Key" >> beam.Map(lambda d: ((d["meta"]["site"], d["meta"]["question_id"]), d))
-                   | "Group" >> beam.GroupByKey()
-                   | "Assemble" >> beam.FlatMap(assemble_thread))
-        return decide(threads, self.source, self.step_name)
 
 
 # ---------------------------------------------------------------------------- the source

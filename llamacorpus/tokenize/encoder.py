@@ -3,7 +3,7 @@
 dtype for the vocabulary.
 
 Speed: SentencePiece's BPE encoder reaches about 0.5M tokens/s on one core here, a quarter of our
-bar (DESIGN.md section 9). :class:`WordEncoder` gives the same ids about three times faster: with
+bar (docs/architecture.md, "Speed bars"). :class:`WordEncoder` gives the same ids about three times faster: with
 identity normalisation and whitespace kept (LLaMA's spec), no BPE piece spans the start of a
 "word" (a run of spaces and the non-spaces after it, SentencePiece's own pre-split), so the ids of
 a text are the ids of its words, each encoded once and cached. The first word is encoded with the

@@ -91,7 +91,7 @@ class IndexedDatasetWriter:
         self._tmp = f".tmp-{uuid.uuid4().hex[:8]}"
         parent = prefix.rsplit("/", 1)[0] if "/" in prefix else "."
         fileio.makedirs(parent)
-        self._bin = _create(prefix + ".bin" + self._tmp)
+        self._bin = fileio.create(prefix + ".bin" + self._tmp)
         self._finalized = False
 
     @property
@@ -119,12 +119,12 @@ class IndexedDatasetWriter:
             return
         self._bin.close()
         index = encode_index(numpy.frombuffer(self._sizes, dtype=numpy.int32) if self._sizes else [], self.dtype)
-        with _create(self.prefix + ".idx" + self._tmp) as f:
+        with fileio.create(self.prefix + ".idx" + self._tmp) as f:
             f.write(index)
         self.sha256_bin = self._bin_hash.hexdigest()
         self.sha256_idx = hashlib.sha256(index).hexdigest()
         for ext in (".bin", ".idx"):
-            _rename(self.prefix + ext + self._tmp, self.prefix + ext)
+            fileio.rename(self.prefix + ext + self._tmp, self.prefix + ext)
         self._finalized = True
 
     def __enter__(self) -> "IndexedDatasetWriter":
@@ -135,26 +135,6 @@ class IndexedDatasetWriter:
             self.finalize()
         elif not self._finalized:
             self._bin.close()
-
-
-def _create(path: str):
-    if fileio.has_scheme(path):
-        from apache_beam.io.filesystem import CompressionTypes
-        from apache_beam.io.filesystems import FileSystems
-
-        return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    return open(path, "wb")
-
-
-def _rename(src: str, dst: str) -> None:
-    if fileio.has_scheme(src):
-        from apache_beam.io.filesystems import FileSystems
-
-        if FileSystems.exists(dst):
-            FileSystems.delete([dst])
-        FileSystems.rename([src], [dst])
-    else:
-        os.replace(src, dst)
 
 
 def read_index_header(data: bytes) -> tuple[numpy.dtype, int, int]:

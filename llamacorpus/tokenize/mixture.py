@@ -30,13 +30,57 @@ tokens are the sequence written to the shards: BOS, tag, text, EOS) and the reci
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Iterable, Mapping
 
+from llamacorpus.config import Section, field
 from llamacorpus.document import SOURCES, unit_interval
 
 #: realised tokens further than this many standard deviations (plus one token) from the plan fail
 TOLERANCE_SIGMAS = 4.0
+
+
+@dataclasses.dataclass
+class MixtureWeight(Section):
+    proportion: float = 0.0  # share of the mixed tokens (Table 1 "sampling prop.")
+    epochs: float = 1.0  # most passes over the source's available tokens (Table 1 "epochs")
+
+    def check(self):
+        self.require(0 <= self.proportion <= 1, "proportion", f"must be in [0, 1], got {self.proportion}")
+        self.require(self.epochs > 0, "epochs", f"must be > 0, got {self.epochs}")
+
+
+SHORTFALL_RULES = ("scale_down", "repeat", "redistribute")
+
+
+@dataclasses.dataclass
+class MixtureConfig(Section):
+    enabled: bool = True
+    weights: dict[str, MixtureWeight] = field({})
+    #: tokens to emit in all; 0 = the largest mixture at the proportions with no source past its
+    #: epochs (llamacorpus/tokenize/mixture.py)
+    total_tokens: int = 0
+    #: when total_tokens asks a source for more than its epochs allow: scale_down (shrink the total,
+    #: keep the proportions), repeat (keep both, pass its epochs) or redistribute (cap it at its
+    #: epochs, give the rest to the others in proportion)
+    shortfall: str = "scale_down"
+    #: salt of the per-document sampling hash (document id, epoch)
+    seed: int = 0
+
+    def check(self):
+        for name in self.weights:
+            self.require(name in SOURCES, "weights", f"unknown source {name!r} (sources: {', '.join(SOURCES)})")
+        total = sum(w.proportion for w in self.weights.values())
+        self.require(not self.weights or abs(total - 1.0) < 1e-6, "weights",
+                     f"proportions must sum to 1, got {total:.6f}")
+        self.require(self.total_tokens >= 0, "total_tokens", "must be >= 0")
+        self.require(self.shortfall in SHORTFALL_RULES, "shortfall",
+                     f"must be one of {', '.join(SHORTFALL_RULES)}, got {self.shortfall!r}")
+
+
+def proportions(cfg: MixtureConfig) -> dict[str, float]:
+    return {s: w.proportion for s, w in cfg.weights.items()}
 
 
 def water_fill(shares: Mapping[str, float], caps: Mapping[str, float], budget: float) -> dict[str, float]:

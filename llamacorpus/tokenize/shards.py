@@ -15,6 +15,7 @@ manifest (layout in :func:`llamacorpus.tokenize.megatron.load_manifest`).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import io
@@ -23,14 +24,44 @@ import math
 from typing import Iterable
 
 import numpy
-from apache_beam.io.filesystems import FileSystems
 
 from llamacorpus import fileio
+from llamacorpus.config import Section
 from llamacorpus.document import stable_hash
 from llamacorpus.tokenize.megatron import MANIFEST_NAME, IndexedDatasetWriter, sources_path, token_dtype
 
 VALIDATION_DIR = "validation"
 FORMAT = "megatron-indexed-dataset"
+
+
+@dataclasses.dataclass
+class ShardsConfig(Section):
+    tokens_per_shard: int = 100_000_000
+    add_bos: bool = True
+    add_eos: bool = True
+    #: "" (off), "source" or "domain": prepend a per-source / per-URL-domain token to each document
+    domain_tags: str = ""
+    #: "domain" tags: the most frequent domains get their own token, the rest share one "other" tag
+    domain_tag_count: int = 256
+    #: salt of the shuffle hash (document id, epoch) that assigns shards and orders them, and of
+    #: the validation hold-out hash
+    shuffle_seed: int = 0
+    #: fraction of each source's documents (by id hash) held out as validation shards
+    validation_fraction: float = 0.01
+    #: but at least this many per source (never more than a fifth of a source) ...
+    validation_min_documents: int = 4
+    #: ... and at most this many per source
+    validation_max_documents: int = 10_000
+
+    def check(self):
+        self.require(self.tokens_per_shard > 0, "tokens_per_shard", "must be > 0")
+        self.require(self.domain_tags in ("", "source", "domain"), "domain_tags",
+                     f"must be '', 'source' or 'domain', got {self.domain_tags!r}")
+        self.require(self.domain_tag_count > 0, "domain_tag_count", "must be > 0")
+        self.require(0 <= self.validation_fraction < 1, "validation_fraction", "must be in [0, 1)")
+        self.require(self.validation_min_documents >= 0, "validation_min_documents", "must be >= 0")
+        self.require(self.validation_max_documents >= self.validation_min_documents, "validation_max_documents",
+                     "must be >= validation_min_documents")
 
 
 def validation_hash(doc_id: str, seed: int = 0) -> int:
@@ -74,13 +105,28 @@ class SourceStats:
         return sorted(-h for h in self._heap)
 
 
-def validation_count(documents: int, cfg) -> int:
+def split_input(doc: dict, seed: int) -> tuple[str, tuple[int, int]]:
+    """What :class:`SourceStats` of a document's source takes: ``(source, (chars, validation hash))``."""
+    return doc["source"], (len(doc["text"]), validation_hash(doc["id"], seed))
+
+
+def split_info(stats: SourceStats, cfg: ShardsConfig) -> dict:
+    """A source's figures for the hold-out: documents, characters and the validation-hash cut-off."""
+    return {"documents": stats.documents, "chars": stats.chars, "cutoff": validation_cutoff(stats, cfg)}
+
+
+def held_out(doc: dict, info: dict, seed: int) -> bool:
+    """Whether ``doc`` is in its source's validation split (``info``: source -> :func:`split_info`)."""
+    return validation_hash(doc["id"], seed) <= info[doc["source"]]["cutoff"]
+
+
+def validation_count(documents: int, cfg: ShardsConfig) -> int:
     """How many of a source's ``documents`` are held out (``cfg``: the shards section)."""
     k = max(round(cfg.validation_fraction * documents), min(cfg.validation_min_documents, documents // 5))
     return min(k, cfg.validation_max_documents)
 
 
-def validation_cutoff(stats: SourceStats, cfg) -> int:
+def validation_cutoff(stats: SourceStats, cfg: ShardsConfig) -> int:
     """Documents whose validation hash is at most this are held out (-1: none)."""
     k = validation_count(stats.documents, cfg)
     smallest = stats.smallest()
@@ -138,8 +184,8 @@ def split_summary(entries: list[dict]) -> dict:
 
 
 def build_manifest(train: list[dict], validation: list[dict], sources: list[str], tokenizer: dict,
-                   tag_ids: dict[str, int], shards_cfg, recipe_hash: str) -> dict:
-    """``tokenizer``: :func:`llamacorpus.tokenize.trainer.model_info` of the model."""
+                   tag_ids: dict[str, int], shards_cfg: ShardsConfig, recipe_hash: str) -> dict:
+    """``tokenizer``: :func:`llamacorpus.tokenize.train.model_info` of the model."""
     return {
         "format": FORMAT,
         "recipe_hash": recipe_hash,
@@ -160,10 +206,6 @@ def build_manifest(train: list[dict], validation: list[dict], sources: list[str]
     }
 
 
-def _list(pattern: str) -> list[str]:
-    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-
-
 def remove_stale(shard_dir: str, manifest: dict) -> list[str]:
     """Delete shard files of earlier runs that the manifest does not list (fewer shards now, or
     temporaries of an interrupted run); returns what was removed."""
@@ -172,9 +214,9 @@ def remove_stale(shard_dir: str, manifest: dict) -> list[str]:
     for e in [*manifest["shards"], *manifest["validation"]["shards"]]:
         base = f"{root}/{e['prefix']}"
         keep |= {base + ".bin", base + ".idx", sources_path(base)}
-    stale = [p for d in (root, f"{root}/{VALIDATION_DIR}") for p in _list(f"{d}/shard-*") if p not in keep]
+    stale = [p for d in (root, f"{root}/{VALIDATION_DIR}") for p in fileio.match_paths(f"{d}/shard-*") if p not in keep]
     if stale:
-        FileSystems.delete(stale)
+        fileio.delete(stale)
     return stale
 
 

@@ -15,7 +15,7 @@ import hashlib
 
 import apache_beam as beam
 
-from llamacorpus.beam_steps import GlobalStep, decide
+from llamacorpus.steps.adapter import GlobalStep
 from llamacorpus.document import Document, stable_hash, with_meta
 from llamacorpus.steps import Drop
 
@@ -42,10 +42,10 @@ def verdicts(element, reason: str):
 class ExactDedup(GlobalStep):
     """Keep one document per exact text; see the module docstring."""
 
-    name_ = "exact_dedup"
+    name = "exact_dedup"
 
-    def __init__(self, source: str, reason: str = "duplicate_content", step_name: str | None = None):
-        super().__init__(source, step_name)
+    def __init__(self, source: str, reason: str = "duplicate_content", name: str | None = None):
+        super().__init__(source, name)
         self.reason = reason
 
     def expand(self, docs):
@@ -56,4 +56,4 @@ class ExactDedup(GlobalStep):
         pairs = ({"docs": keyed, "winner": winners}
                  | "Join" >> beam.CoGroupByKey()
                  | "Verdicts" >> beam.FlatMap(verdicts, self.reason))
-        return decide(pairs, self.source, self.step_name)
+        return self.decide(pairs)

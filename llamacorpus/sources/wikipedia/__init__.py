@@ -2,7 +2,7 @@
 
 Input: ``<lang>wiki-<date>-pages-articles[-multistream][N].xml[.bz2]`` files (``.xml``, ``.xml.bz2``
 with one or many bz2 streams, ``.gz``/``.xz``/``.zst`` too), streamed page by page by
-:func:`llamacorpus.sources.wikipedia_dump.iter_pages` (its docstring tells how, and which bad input
+:func:`llamacorpus.sources.wikipedia.dump.iter_pages` (its docstring tells how, and which bad input
 it reports: ``truncated_bz2``, ``corrupt_bz2``, ``truncated_xml``, ``malformed_xml``,
 ``malformed_page``, ``invalid_encoding``, each counted as ``wikipedia/read/error:<kind>`` and
 written to ``errors/`` with ``<file>:<line>``; the run goes on). The source turns what it reads
@@ -19,7 +19,7 @@ into records:
   ``<redirect>`` element, or text starting ``#<magic word> [[target]]`` in any language) with
   reason ``redirect``.
 * every other page becomes a document ``wikipedia/<lang>/<page id>`` whose text is still
-  wikitext; the :class:`~llamacorpus.filters.wikitext.WikitextToText` step (``wikitext``) makes
+  wikitext; the :class:`~llamacorpus.steps.clean.wikitext.WikitextToText` step (``wikitext``) makes
   it plain text, dropping pages left empty (reason ``empty``) and counting a page
   mwparserfromhell cannot parse as ``error:unparsable_wikitext``. Meta: ``title``, ``url``
   (``https://<lang>.wikipedia.org/wiki/<Title_with_underscores>``, percent-encoded as MediaWiki
@@ -29,19 +29,9 @@ into records:
   overlap (two dump dates, a split dump beside the whole one, one dump in two encodings as in
   the fixtures): the latest revision; the other copies are dropped as ``duplicate_page``.
 
-Reference URLs for the Wikipedia-reference classifier (``filters/wiki_classifier.py``) come from
-the same reader::
-
-    from llamacorpus.sources.wikipedia import ReferenceUrls
-    urls = pipeline_root | "WikiRefs" >> ReferenceUrls(paths, languages=["en"])
-    # paths: list[str] of dump files (globs already expanded, e.g. fileio.expand_inputs(...));
-    # languages: the dump languages to use (None: every language).
-    # -> PCollection[str]: llamacorpus.urls.normalize_url keys of the URLs cited in namespace-0,
-    #    non-redirect pages (<ref> external links and any template's url=), distinct, no "".
-    # counters: wikipedia/reference_urls/pages (articles read), urls (before Distinct),
-    #           skipped_files (dumps of other languages), error:<kind> (bad input, unparsable pages)
-
-and :func:`llamacorpus.filters.wikitext.reference_urls` gives one page's URLs.
+Reference URLs for the Wikipedia-reference classifier come from the same reader:
+:class:`~llamacorpus.sources.wikipedia.references.ReferenceReader`, which the Common Crawl source
+hands to the classifier step.
 """
 from __future__ import annotations
 
@@ -51,25 +41,19 @@ import re
 import urllib.parse
 from typing import Iterator, Sequence
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
-
-from llamacorpus.beam_steps import NAMESPACE, GlobalStep, StepOutputs, counter_name, decide
 from llamacorpus.config import field
-from llamacorpus.document import Document, make_document, stable_hash
-from llamacorpus.filters.length import MinChars
-from llamacorpus.filters.wikitext import (LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextError,
-                                          WikitextToText, reference_urls)
+from llamacorpus.document import make_document
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
-from llamacorpus.sources.wikipedia_dump import ARTICLE_NS, Page, SiteInfo, iter_pages
+from llamacorpus.sources.wikipedia.dump import ARTICLE_NS, Page, SiteInfo, iter_pages
 from llamacorpus.steps import BadInput, Drop
-from llamacorpus.urls import normalize_url
+from llamacorpus.steps.clean.wikitext import LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextToText
+from llamacorpus.steps.dedup.revisions import LatestRevision
+from llamacorpus.steps.filters.length import MinChars
 
 #: LLaMA: "Wikipedia dumps from the June-August 2022 period, covering 20 languages"
 LLAMA_LANGUAGES = ("bg", "ca", "cs", "da", "de", "en", "es", "fr", "hr", "hu", "it", "nl", "pl", "pt", "ro",
                    "ru", "sl", "sr", "sv", "uk")
 _LANGUAGE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
-DUPLICATE_PAGE = "duplicate_page"
 
 
 @dataclasses.dataclass
@@ -148,99 +132,4 @@ class Wikipedia(Source):
         return steps
 
 
-def revision_rank(doc: Document) -> tuple:
-    """Smaller is preferred: the latest revision, then (same revision read twice) a text hash."""
-    revision = doc["meta"].get("revision_id")
-    return -(revision if isinstance(revision, int) else -1), stable_hash(doc["id"], doc["text"])
-
-
-def latest_revision(docs) -> Iterator[tuple[Document, Document | Drop]]:
-    """``(doc, verdict)`` for the copies of one page: the latest revision is kept."""
-    ranked = sorted(docs, key=revision_rank)  # one page's copies: a handful at most
-    yield ranked[0], ranked[0]
-    for doc in ranked[1:]:
-        yield doc, Drop(DUPLICATE_PAGE, doc)
-
-
-class LatestRevision(GlobalStep):
-    """One document per page id: when dumps overlap (two dump dates, a split dump beside the whole
-    one, the same dump in two encodings) the latest revision of each page is kept and the other
-    copies are dropped as ``duplicate_page``, so document ids stay unique."""
-
-    name_ = "latest_revision"
-
-    def expand(self, docs) -> StepOutputs:
-        verdicts = (docs
-                    | "ById" >> beam.Map(lambda d: (d["id"], d))
-                    | "GroupById" >> beam.GroupByKey()
-                    | "Latest" >> beam.FlatMap(lambda kv: latest_revision(kv[1])))
-        return decide(verdicts, self.source, self.step_name)
-
-
 SOURCE = Wikipedia()
-
-
-# ---------------------------------------------------------------------------- reference URLs
-
-REFERENCE_STEP = "reference_urls"
-
-
-class _ArticleTexts(beam.DoFn):
-    """path -> wikitext of each namespace-0, non-redirect page of a dump in ``languages``."""
-
-    def __init__(self, languages: Sequence[str] | None):
-        self.languages = list(languages) if languages is not None else None
-
-    def setup(self):
-        self.pages = Metrics.counter(NAMESPACE, counter_name("wikipedia", REFERENCE_STEP, "pages"))
-        self.skipped = Metrics.counter(NAMESPACE, counter_name("wikipedia", REFERENCE_STEP, "skipped_files"))
-
-    def process(self, path: str):
-        for item in iter_pages(path):
-            if isinstance(item, SiteInfo):
-                if refusal(item, self.languages) is not None:
-                    self.skipped.inc()
-                    return
-            elif isinstance(item, Page):
-                if item.ns == ARTICLE_NS and not item.is_redirect:
-                    self.pages.inc()
-                    yield item.text
-            else:
-                Metrics.counter(NAMESPACE, counter_name("wikipedia", REFERENCE_STEP, f"error:{item.kind}")).inc()
-
-
-class _NormalizedReferenceUrls(beam.DoFn):
-    def setup(self):
-        self.urls = Metrics.counter(NAMESPACE, counter_name("wikipedia", REFERENCE_STEP, "urls"))
-        self.errors = Metrics.counter(NAMESPACE, counter_name("wikipedia", REFERENCE_STEP, "error:unparsable_wikitext"))
-
-    def process(self, wikitext: str):
-        try:
-            urls = reference_urls(wikitext)
-        except WikitextError:
-            self.errors.inc()
-            return
-        for url in urls:
-            key = normalize_url(url)
-            if key:
-                self.urls.inc()
-                yield key
-
-
-class ReferenceUrls(beam.PTransform):
-    """``pipeline root -> PCollection[str]``: distinct normalised URLs cited by the articles of
-    the dumps at ``paths`` whose language is in ``languages`` (None: all). See the module
-    docstring for the exact call."""
-
-    def __init__(self, paths: Sequence[str], languages: Sequence[str] | None = None):
-        super().__init__()
-        self.paths, self.languages = list(paths), (list(languages) if languages is not None else None)
-
-    def expand(self, pbegin):
-        return (pbegin
-                | "Dumps" >> beam.Create(self.paths)
-                | "FanOut" >> beam.Reshuffle()
-                | "Articles" >> beam.ParDo(_ArticleTexts(self.languages))
-                | "Spread" >> beam.Reshuffle()  # parsing is the cost: spread one dump's pages over workers
-                | "Urls" >> beam.ParDo(_NormalizedReferenceUrls())
-                | "Distinct" >> beam.Distinct())

@@ -26,7 +26,7 @@ import math
 from typing import Any, Iterator
 
 from llamacorpus.document import SOURCES
-from llamacorpus.pipeline.stats import bucket_edges
+from llamacorpus.histogram import bucket_edges
 
 LENGTH_FIELDS = ("chars", "tokens")
 DEDUP_WORDS = ("dup",)  # drop reasons and step names that are deduplication
@@ -169,7 +169,7 @@ class Bars:
 
 
 def histogram_bars(dist: dict) -> Bars:
-    """Bars from a distribution's bucket labels (:func:`stats.bucket_edges`).
+    """Bars from a distribution's bucket labels (:func:`llamacorpus.histogram.bucket_edges`).
 
     Values spanning more than two decades above 1 (lengths, perplexities) are drawn on a log axis,
     where the buckets at or below 1 become one bar [0.5, 1]."""

@@ -7,7 +7,7 @@ documents from ``rejected/`` and failed inputs from ``errors/``. The corpus itse
 re-read, so the report is the same after a Dataflow run; files are read through Beam's
 FileSystems, so ``gs://`` outputs work as local ones.
 
-The figures: :mod:`report_data`; the page: :mod:`report_html`; the plots: :mod:`report_plots`.
+The figures: :mod:`.data`; the page: :mod:`.page`; the plots: :mod:`.plots`.
 """
 from __future__ import annotations
 
@@ -16,38 +16,21 @@ import json
 import sys
 from typing import Iterator
 
-from apache_beam.io.filesystems import FileSystems
-
 from llamacorpus import fileio
-from llamacorpus.pipeline import report_data as rd
-from llamacorpus.pipeline import report_html
-from llamacorpus.pipeline.stats import load_json
+from llamacorpus.report import data as rd
+from llamacorpus.report import page as report_html
+from llamacorpus.layout import Layout
 
-REPORT_NAME = "report.html"
 SAMPLES_PER_REASON = 3
 ERROR_LINES_SCANNED = 100_000  # per source: enough to find a few records of every error kind
 
 
-def run_json_path(output: str) -> str:
-    return f"{output.rstrip('/')}/stats/run.json"
-
-
-def report_path(output: str) -> str:
-    return f"{output.rstrip('/')}/{REPORT_NAME}"
-
-
 def load_run(output: str) -> dict:
-    run = load_json(run_json_path(output))
+    path = Layout(output).run_json
+    run = fileio.read_json(path)
     if run is None:
-        raise FileNotFoundError(f"{run_json_path(output)} does not exist: is {output!r} the output of a run?")
+        raise FileNotFoundError(f"{path} does not exist: is {output!r} the output of a run?")
     return run
-
-
-def _files(pattern: str) -> list[str]:
-    try:
-        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    except Exception:  # noqa: BLE001 - Beam raises when the directory does not exist
-        return []
 
 
 def _records(path: str) -> Iterator[dict]:
@@ -62,7 +45,7 @@ def _records(path: str) -> Iterator[dict]:
 def load_rejected(output: str, source: str, per_reason: int) -> dict[str, list[dict]]:
     """reason -> the first ``per_reason`` sampled dropped documents of ``rejected/<source>/<reason>.jsonl``."""
     out = {}
-    for path in _files(f"{output.rstrip('/')}/rejected/{source}/*.jsonl"):
+    for path in fileio.match_paths(f"{Layout(output).rejected(source)}/*.jsonl"):
         reason = path.rsplit("/", 1)[-1][: -len(".jsonl")]
         records = []
         for record in _records(path):
@@ -79,7 +62,7 @@ def load_errors(output: str, source: str, kinds: set[str], per_kind: int) -> dic
     if not kinds:
         return out
     scanned = 0
-    for path in _files(f"{output.rstrip('/')}/errors/{source}/*.jsonl"):
+    for path in fileio.match_paths(f"{Layout(output).errors(source)}/*.jsonl"):
         for record in _records(path):
             scanned += 1
             got = out.setdefault(record.get("kind", ""), [])
@@ -102,7 +85,7 @@ def build_html(output: str, run: dict | None = None, per_reason: int = SAMPLES_P
 
 def write_report(output: str, run: dict | None = None, per_reason: int = SAMPLES_PER_REASON) -> str:
     """Write ``<output>/report.html`` from the run's statistics; returns its path."""
-    path = report_path(output)
+    path = Layout(output).report
     fileio.atomic_write(path, build_html(output, run, per_reason))
     return path
 

@@ -38,7 +38,7 @@ from llamacorpus.config import Section, field
 from llamacorpus.document import Document
 from llamacorpus.steps import Filter
 
-BUNDLED_TOKENIZER = Path(__file__).resolve().parent.parent / "resources" / "code_bpe_16k.model"
+BUNDLED_TOKENIZER = Path(__file__).resolve().parents[2] / "resources" / "code_bpe_16k.model"
 
 #: RedPajama v1's extension whitelist (data_prep/github/github_run_filter.py)
 REDPAJAMA_EXTENSIONS = [

@@ -261,16 +261,28 @@ class ApplySteps(beam.PTransform):
 class GlobalStep(beam.PTransform):
     """Base for steps that need the whole collection; ``expand(docs)`` returns StepOutputs.
 
-    Subclasses set ``name`` (the step name in counters) and use :class:`Decide` for the final
-    keep/drop per document, so counting and side outputs are the same as for filters.
+    Like a :class:`~llamacorpus.steps.base.Step`, a subclass sets ``name`` (the step name in
+    counters, ``<source>/<name>/...``; an instance may be given another). It ends with
+    :meth:`decide` for the final keep/drop per document, so counting and side outputs are the
+    same as for filters, and counts anything else with :meth:`counters`.
     """
 
-    name_: str = "global"
+    name: str = "global"
 
-    def __init__(self, source: str, step_name: str | None = None):
+    def __init__(self, source: str, name: str | None = None):
         super().__init__()
         self.source = source
-        self.step_name = step_name or self.name_
+        if name:
+            self.name = name
+
+    def counters(self) -> StepCounters:
+        """This step's counters (unbuffered: each ``inc`` reaches Beam Metrics at once); DoFns of the
+        step create them in ``setup``."""
+        return StepCounters(self.source, self.name)
+
+    def decide(self, pcoll, label: str = "Decide") -> StepOutputs:
+        """Count and emit ``(doc, decision)`` verdicts (:class:`Decide`) under this step's name."""
+        return decide(pcoll, self.source, self.name, label)
 
 
 class Decide(beam.DoFn):

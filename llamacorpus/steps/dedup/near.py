@@ -37,25 +37,24 @@ Beam shape (:class:`NearDedup`): signatures per document in parallel (a ParDo), 
 GroupByKey on ``(band, band hash)``, candidate pairs joined to both documents' shingle sets
 (CoGroupByKey, then GroupByKey per pair), verification per pair, clustering of the small verified
 pair set in one place (a global combine), and the decisions joined back onto the documents as a
-side input, ending with :func:`~llamacorpus.beam_steps.decide`.
+side input, ending with :func:`~llamacorpus.steps.adapter.decide`.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import re
 from typing import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
 import xxhash
-from apache_beam.metrics import Metrics
 from datasketch import MinHash
 
 from llamacorpus import fileio
-from llamacorpus.beam_steps import NAMESPACE, GlobalStep, StepOutputs, counter_name, decide
+from llamacorpus.steps.adapter import GlobalStep, StepOutputs
 from llamacorpus.config import Section
+from llamacorpus.layout import Layout
 from llamacorpus.document import Document, stable_hash, with_meta
 from llamacorpus.steps import Drop
 
@@ -230,8 +229,13 @@ def decision(doc: Document, dropped: dict, measure: str, reason: str):
     return doc, Drop(reason, scored)
 
 
+def stats_name(source: str) -> str:
+    """The step report's name under ``stats/`` (:meth:`llamacorpus.layout.Layout.stats`)."""
+    return f"near_duplicates_{source}"
+
+
 def stats_path(output: str, source: str) -> str:
-    return f"{output.rstrip('/')}/stats/near_duplicates_{source}.json"
+    return Layout(output).stats(stats_name(source))
 
 
 # ---------------------------------------------------------------------------- Beam composite
@@ -277,11 +281,11 @@ class NearDedup(GlobalStep):
     """Drop near-duplicates (see the module docstring); writes the measured overlaps of every
     candidate pair and the clusters to ``<output>/stats/near_duplicates_<source>.json``."""
 
-    name_ = "near_dedup"
+    name = "near_dedup"
 
     def __init__(self, source: str, cfg: NearDedupConfig, output: str, reason: str = "near_duplicate",
-                 step_name: str | None = None):
-        super().__init__(source, step_name)
+                 name: str | None = None):
+        super().__init__(source, name)
         self.cfg, self.output, self.reason = cfg, output, reason
 
     def expand(self, docs):
@@ -300,21 +304,21 @@ class NearDedup(GlobalStep):
         plan | "WriteStats" >> beam.Map(self._write_stats)
         verdicts = docs | "Verdicts" >> beam.Map(
             lambda doc, p: decision(doc, p["dropped"], measure, self.reason), beam.pvalue.AsSingleton(plan))
-        out = decide(verdicts, self.source, self.step_name)
+        out = self.decide(verdicts)
         overlaps = verified | "Overlaps" >> beam.Map(
-            lambda p, key=f"{self.source}/{self.step_name}/{measure}": (key, p[measure]))
+            lambda p, key=f"{self.source}/{self.name}/{measure}": (key, p[measure]))
         measures = (out.measures, overlaps) | "Measures" >> beam.Flatten()
         return StepOutputs(out.documents, out.rejected, out.errors, measures)
 
     def _plan(self, pairs: list[dict]) -> dict:
-        Metrics.counter(NAMESPACE, counter_name(self.source, self.step_name, "candidate_pairs")).inc(len(pairs))
+        self.counters().inc("candidate_pairs", len(pairs))
         pairs = sorted(pairs, key=lambda p: (p["a"], p["b"]))
         plan = plan_clusters(pairs, self.cfg.threshold, self.cfg.measure)
         plan["pairs"] = [{**p, "duplicate": p[self.cfg.measure] >= self.cfg.threshold} for p in pairs]
         return plan
 
     def _write_stats(self, plan: dict) -> None:
-        report = {"source": self.source, "step": self.step_name, **dataclasses.asdict(self.cfg),
+        report = {"source": self.source, "step": self.name, **dataclasses.asdict(self.cfg),
                   "candidate_pairs": plan["pairs"], "clusters": plan["clusters"],
                   "dropped": dict(sorted(plan["dropped"].items()))}
-        fileio.atomic_write(stats_path(self.output, self.source), json.dumps(report, indent=1, sort_keys=True))
+        fileio.write_json(stats_path(self.output, self.source), report)

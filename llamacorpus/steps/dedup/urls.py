@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 import apache_beam as beam
 
-from llamacorpus.beam_steps import GlobalStep, StepOutputs, decide
+from llamacorpus.steps.adapter import GlobalStep, StepOutputs
 from llamacorpus.document import Document, stable_hash
 from llamacorpus.steps import Drop
 from llamacorpus.urls import normalize_url
@@ -64,11 +64,11 @@ def choose(docs: Iterable[Document]) -> Iterator[tuple[Document, Document | Drop
 class UrlDedup(GlobalStep):
     """Keep one document per normalised URL (see the module docstring)."""
 
-    name_ = "url_dedup"
+    name = "url_dedup"
 
     def expand(self, docs) -> StepOutputs:
         verdicts = (docs
                     | "KeyByUrl" >> beam.Map(lambda d: (url_key(d), d))
                     | "GroupByUrl" >> beam.GroupByKey()
                     | "Choose" >> beam.FlatMap(lambda kv: choose(kv[1])))
-        return decide(verdicts, self.source, self.step_name)
+        return self.decide(verdicts)

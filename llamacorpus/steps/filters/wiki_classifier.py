@@ -4,16 +4,18 @@ sampled pages, and discarded pages not classified as references".
 
 Trained inside the run (:class:`WikiClassifier`, a global step), then applied to every page:
 
-1. Reference URLs: the Wikipedia source's :class:`~llamacorpus.sources.wikipedia.ReferenceUrls`
-   reads the dumps (``wikipedia_inputs``, default the recipe's ``sources.wikipedia.inputs``) and
-   emits the normalised URLs cited in ``<ref>`` tags and ``url=`` of the articles in
-   ``wikipedia_languages``.
+1. Reference URLs: :class:`ReferenceUrls` runs a reference reader (the Wikipedia source's
+   :class:`~llamacorpus.sources.wikipedia.references.ReferenceReader`, handed in by the Common
+   Crawl source) over the dumps (``wikipedia_inputs``; the recipe fills an empty list with
+   ``sources.wikipedia.inputs``) and emits the normalised URLs cited in ``<ref>`` tags and ``url=``
+   of the articles in ``wikipedia_languages``.
 2. Positives: the Common Crawl pages whose normalised URL is cited (``label_by: url``, what
    RedPajama did with the pages it fetched), or whose host is a cited host (``label_by: domain``:
    exact matches are rare in a small crawl), joined with CoGroupByKey on (key, page id) pairs;
    ``auto`` (the default) takes the URL matches when they reach ``min_positives`` and the domain
    matches otherwise. ``reference_warcs`` adds a third input: WARC/WET files of fetched reference
-   pages (RedPajama fetched ~300K with wget), read with the Common Crawl reader, all positives.
+   pages (RedPajama fetched ~300K with wget), read with the page reader handed in (Common Crawl's),
+   all positives.
    At most ``max_positives`` pages of each kind, the lowest id hashes.
 3. Negatives: the other pages, an equal-size (``negatives_per_positive``) deterministic sample:
    drawn by id hash at twice the needed rate, then the lowest hashes kept.
@@ -50,17 +52,18 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Literal
+from typing import Callable, Iterable, Literal, Sequence
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from llamacorpus import fileio
-from llamacorpus.beam_steps import MEASURES, NAMESPACE, GlobalStep, StepOutputs, counter_name, decide
+from llamacorpus.steps.adapter import MEASURES, GlobalStep, StepCounters, StepOutputs
 from llamacorpus.config import Section, field
+from llamacorpus.layout import Layout
 from llamacorpus.document import stable_hash, unit_interval
-from llamacorpus.filters.ccnet_normalize import normalize
-from llamacorpus.steps import Filter, apply_batch
+from llamacorpus.steps.normalize import normalize
+from llamacorpus.steps import Drop, Filter, apply_batch
+from llamacorpus.steps.filters.langid import load_model
 from llamacorpus.urls import normalize_url
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,6 @@ STEP = "wiki_classifier"
 WIKI, CC = "wiki", "cc"
 LABEL_PREFIX = "__label__"
 LOW_PROB = "low_wiki_prob"
-STATS_FILE = "wiki_classifier.json"
 URL, DOMAIN = "url", "domain"
 
 
@@ -169,8 +171,6 @@ class WikiProb(Filter):
 
     def setup(self):
         if self.model_path and self.model is None:
-            from llamacorpus.filters.langid import load_model
-
             self.model = load_model(self.model_path)
 
     def use(self, model) -> None:
@@ -257,15 +257,6 @@ def _matches(element):
             yield kind, value
 
 
-class _Counters:
-    def __init__(self, source: str):
-        self.source = source
-
-    def inc(self, what: str, n: int = 1) -> None:
-        if n:
-            Metrics.counter(NAMESPACE, counter_name(self.source, STEP, what)).inc(n)
-
-
 class _Examples(beam.DoFn):
     """(id, text) of the pages -> (label, hash, id, text) training examples: the positives and a
     negative sample."""
@@ -293,14 +284,11 @@ class _Examples(beam.DoFn):
 class _ReferencePages(beam.DoFn):
     """A WARC/WET file of fetched reference pages -> positive examples."""
 
-    def __init__(self, cfg: ClassifierConfig, source: str):
-        self.cfg, self.source = cfg, source
+    def __init__(self, cfg: ClassifierConfig, reader: Callable[[str], Iterable], source: str):
+        self.cfg, self.reader, self.source = cfg, reader, source
 
     def setup(self):
-        from llamacorpus.sources import commoncrawl
-
-        self.reader = commoncrawl.SOURCE.reader(commoncrawl.CommonCrawlConfig(min_chars=0))
-        self.counters = _Counters(self.source)
+        self.counters = StepCounters(self.source, STEP)
 
     def process(self, path: str):
         for item in self.reader(path):
@@ -318,7 +306,7 @@ class _Train(beam.DoFn):
         self.cfg, self.stats_path, self.source = cfg, stats_path, source
 
     def process(self, examples, matches, pages: int, warc_pages: int):
-        cfg, counters = self.cfg, _Counters(self.source)
+        cfg, counters = self.cfg, StepCounters(self.source, STEP)
         labelled_by, _ = choose_positives(cfg, matches, warc_pages)
         positives = [e for e in examples if e[0] == WIKI]
         negatives = sorted((e for e in examples if e[0] == CC), key=lambda e: e[1])
@@ -377,7 +365,7 @@ class _Apply(beam.DoFn):
         self._sha = None
 
     def setup(self):
-        self.counters = _Counters(self.source)
+        self.counters = StepCounters(self.source, STEP)
 
     def process(self, doc, model: dict):
         if not model["trained"]:
@@ -393,22 +381,80 @@ class _Apply(beam.DoFn):
         yield doc, result.doc or result.drop or result.error
 
 
+class _ReferenceFn(beam.DoFn):
+    """A stage of the reference reader, counted under the reader's source and step."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def setup(self):
+        self.counters = StepCounters(self.reader.source, self.reader.step)
+
+
+class _Articles(_ReferenceFn):
+    """A dump -> the wikitext of its articles (the reference reader's first part)."""
+
+    def process(self, path: str):
+        for item in self.reader.articles(path):
+            if isinstance(item, str):
+                self.counters.inc("pages")
+                yield item
+            else:
+                self.counters.inc("skipped_files" if isinstance(item, Drop) else f"error:{item.kind}")
+
+
+class _CitedUrls(_ReferenceFn):
+    """An article's wikitext -> its normalised cited URLs (the reference reader's second part)."""
+
+    def process(self, wikitext: str):
+        try:
+            urls = self.reader.urls(wikitext)
+        except ValueError:  # WikitextError: a page mwparserfromhell cannot parse
+            self.counters.inc("error:unparsable_wikitext")
+            return
+        self.counters.inc("urls", len(urls))
+        yield from urls
+
+
+class ReferenceUrls(beam.PTransform):
+    """``pipeline root -> PCollection[str]``: distinct normalised URLs cited by the dumps at
+    ``paths``, read with ``reader`` (``articles(path)`` and ``urls(wikitext)``, see
+    :class:`~llamacorpus.sources.wikipedia.references.ReferenceReader`). Counters under
+    ``<reader.source>/<reader.step>/``: pages, urls (before Distinct), skipped_files, error:<kind>."""
+
+    def __init__(self, paths: Sequence[str], reader):
+        super().__init__()
+        self.paths, self.reader = list(paths), reader
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Dumps" >> beam.Create(self.paths)
+                | "FanOut" >> beam.Reshuffle()
+                | "Articles" >> beam.ParDo(_Articles(self.reader))
+                | "Spread" >> beam.Reshuffle()  # parsing is the cost: spread one dump's pages over workers
+                | "Urls" >> beam.ParDo(_CitedUrls(self.reader))
+                | "Distinct" >> beam.Distinct())
+
+
 class WikiClassifier(GlobalStep):
-    """Train the classifier on this run's pages (see the module docstring), then apply it."""
+    """Train the classifier on this run's pages (see the module docstring), then apply it.
 
-    name_ = STEP
+    ``reference_reader`` reads the Wikipedia dumps at ``wikipedia_paths`` (:class:`ReferenceUrls`);
+    ``page_reader(path)`` reads the fetched reference pages at ``reference_paths``."""
 
-    def __init__(self, cfg: ClassifierConfig, wikipedia_paths: list[str], reference_paths: list[str],
-                 stats_path: str, source: str = SOURCE):
+    name = STEP
+
+    def __init__(self, cfg: ClassifierConfig, wikipedia_paths: list[str], reference_reader,
+                 reference_paths: list[str], page_reader: Callable[[str], Iterable] | None, stats_path: str,
+                 source: str = SOURCE):
         super().__init__(source)
-        self.cfg, self.wikipedia_paths, self.reference_paths = cfg, list(wikipedia_paths), list(reference_paths)
+        self.cfg, self.wikipedia_paths, self.reference_reader = cfg, list(wikipedia_paths), reference_reader
+        self.reference_paths, self.page_reader = list(reference_paths), page_reader
         self.stats_path = stats_path
 
     def expand(self, docs):
-        from llamacorpus.sources.wikipedia import ReferenceUrls
-
         cfg, root = self.cfg, docs.pipeline
-        refs = (root | "ReferenceUrls" >> ReferenceUrls(self.wikipedia_paths, cfg.wikipedia_languages)
+        refs = (root | "ReferenceUrls" >> ReferenceUrls(self.wikipedia_paths, self.reference_reader)
                 | "RefKeys" >> beam.FlatMap(reference_keys) | "DistinctKeys" >> beam.Distinct())
         matches = ({"ref": refs, "doc": docs | "PageKeys" >> beam.FlatMap(url_keys)}
                    | "Join" >> beam.CoGroupByKey()
@@ -418,7 +464,7 @@ class WikiClassifier(GlobalStep):
         pages = docs | "Pages" >> beam.combiners.Count.Globally()
         if self.reference_paths:
             fetched = (root | "ReferenceFiles" >> beam.Create(self.reference_paths) | "FanOut" >> beam.Reshuffle()
-                       | "ReferencePages" >> beam.ParDo(_ReferencePages(cfg, self.source)))
+                       | "ReferencePages" >> beam.ParDo(_ReferencePages(cfg, self.page_reader, self.source)))
         else:
             fetched = root | "NoReferencePages" >> beam.Create([])
         fetched_count = fetched | "CountReferencePages" >> beam.combiners.Count.Globally()
@@ -433,7 +479,7 @@ class WikiClassifier(GlobalStep):
                  | "Train" >> beam.ParDo(_Train(cfg, self.stats_path, self.source), **side))
         applied = docs | "Apply" >> beam.ParDo(_Apply(cfg, self.source), beam.pvalue.AsSingleton(model)).with_outputs(
             MEASURES, main="decisions")
-        out = decide(applied.decisions, self.source, self.step_name)
+        out = self.decide(applied.decisions)
         measures = (out.measures, applied[MEASURES]) | "Measures" >> beam.Flatten()
         return StepOutputs(out.documents, out.rejected, out.errors, measures)
 
@@ -441,17 +487,14 @@ class WikiClassifier(GlobalStep):
 # ---------------------------------------------------------------------------- the interface
 
 def stats_path(output: str) -> str:
-    return f"{output.rstrip('/')}/stats/{STATS_FILE}"
+    return Layout(output).stats(STEP)
 
 
 def wikipedia_paths(cfg: ClassifierConfig, ctx) -> list[str]:
-    patterns = list(cfg.wikipedia_inputs)
-    if not patterns:
-        from llamacorpus.sources import wikipedia
-
-        section = getattr(getattr(ctx, "recipe", None), "sources", {}).get("wikipedia")
-        patterns = list(getattr(section, "inputs", None) or wikipedia.SOURCE.default_inputs)
-    return fileio.expand_inputs(patterns, ctx.input_root, what="sources.commoncrawl.classifier.wikipedia_inputs")
+    if not cfg.wikipedia_inputs:
+        raise fileio.InputError("sources.commoncrawl.classifier.wikipedia_inputs is empty")
+    return fileio.expand_inputs(cfg.wikipedia_inputs, ctx.input_root,
+                                what="sources.commoncrawl.classifier.wikipedia_inputs")
 
 
 def reference_paths(cfg: ClassifierConfig, ctx) -> list[str]:
@@ -472,10 +515,14 @@ def classifier_prepare(cfg: ClassifierConfig, ctx) -> None:
     reference_paths(cfg, ctx)
 
 
-def classifier_steps(cfg: ClassifierConfig, ctx) -> list:
-    """The classifier steps (training as a global step, then applying it) in order."""
+def classifier_steps(cfg: ClassifierConfig, ctx, reference_reader=None,
+                     page_reader: Callable[[str], Iterable] | None = None) -> list:
+    """The classifier steps (training as a global step, then applying it) in order. Training needs
+    the ``reference_reader`` of the Wikipedia dumps and, with ``reference_warcs``, a ``page_reader``
+    of WARC/WET files."""
     if not cfg.enabled:
         return []
     if cfg.model:
         return [WikiProb(cfg.threshold, cfg.max_chars, cfg.model)]
-    return [WikiClassifier(cfg, wikipedia_paths(cfg, ctx), reference_paths(cfg, ctx), stats_path(ctx.output))]
+    return [WikiClassifier(cfg, wikipedia_paths(cfg, ctx), reference_reader, reference_paths(cfg, ctx), page_reader,
+                           stats_path(ctx.output))]

@@ -15,7 +15,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from llamacorpus.pipeline.report_data import Bars, FunnelStep, LanguageRow, Threshold, human
+from llamacorpus.report.data import Bars, FunnelStep, LanguageRow, Threshold, human
 
 KEPT, DROPPED, ERRORS, OTHER = "#3b6ea8", "#e08a3c", "#c0392b", "#9aa5b1"
 LINE_COLORS = ("#c0392b", "#7d3c98", "#117a65", "#b7950b", "#2e4053", "#a04000")

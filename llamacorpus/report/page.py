@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any, Iterable, Sequence
 
-from llamacorpus.pipeline import report_data as rd
-from llamacorpus.pipeline import report_plots as plots
+from llamacorpus.report import data as rd
+from llamacorpus.report import plots
 
 RUN_SECTIONS = ("summary", "toc", "overview", "mixture")
 SOURCE_SUBSECTIONS = ("funnel", "lengths", "languages", "perplexity", "classifier", "scores", "dedup", "licenses",

@@ -1,5 +1,8 @@
-"""CCNet's text normalisation before SentencePiece and KenLM (``cc_net/text_normalizer.py``,
-``normalize`` with its defaults: accent, case, numbers, punct=1).
+"""CCNet's text normalisations (``cc_net/text_normalizer.py``), with its one punctuation table:
+:func:`normalize` before SentencePiece and KenLM (and the classifier), :func:`normalize_for_dedup`
+before line hashing.
+
+``normalize`` with CCNet's defaults (accent, case, numbers, punct=1):
 
 In order: strip, lowercase, strip accents (NFD, then drop the non-spacing marks, category Mn; the
 result stays decomposed, as in CCNet), every Unicode decimal digit (category Nd, what ``\\d``
@@ -13,10 +16,14 @@ input (the marks, digits, punctuation and control characters are disjoint, excep
 digit one, which CCNet turns into ``0`` because digits go first), the steps after NFD are one
 ``str.translate``; ASCII text takes a shorter table. Both give CCNet's result character for
 character (tests/test_perplexity.py checks real lines).
+
+``normalize_for_dedup``: strip, lowercase, every Unicode decimal digit to ``0``, the table's
+punctuation and the control characters removed (tests/test_line_dedup.py checks real lines).
 """
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import unicodedata
 
@@ -62,3 +69,37 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFD", text)
     dense, changes = _unicode_tables()
     return text.translate(dense if max(text) < "\U00020000" else changes)
+
+
+# normalize_for_dedup removes the punctuation of the table (its keys) instead of mapping it; "１" is
+# a digit first, so it becomes "0"
+_REMOVED = "".join(UNICODE_PUNCT) + "".join(map(chr, NON_PRINTING))
+_DIGIT_RE = re.compile(r"\d")
+_REMOVE_RE = re.compile(f"[{re.escape(_REMOVED)}]")
+_REMOVE_BUT_NEWLINE_RE = re.compile(f"[{re.escape(_REMOVED.replace(chr(10), ''))}]")
+
+
+def normalize_for_dedup(line: str) -> str:
+    """One line normalised exactly as cc_net's ``normalize_for_dedup``."""
+    line = line.strip()
+    if not line:
+        return line
+    line = _DIGIT_RE.sub("0", line.lower())
+    return _REMOVE_RE.sub("", line)
+
+
+def normalized_text(text: str) -> str:
+    """The whole text normalised line by line, newlines kept.
+
+    Lower-casing and digit folding never touch ``"\\n"`` and commute with ``strip``, so they run
+    once over the document; the removal must follow the per-line strip (a control character
+    before a space would otherwise expose the space), so lines are stripped and re-joined first.
+    """
+    folded = _DIGIT_RE.sub("0", text.lower())
+    stripped = "\n".join([line.strip() for line in folded.split("\n")])
+    return _REMOVE_BUT_NEWLINE_RE.sub("", stripped)
+
+
+def normalized_lines(text: str) -> list[str]:
+    """``[normalize_for_dedup(l) for l in text.split("\\n")]``, computed on the whole text at once."""
+    return normalized_text(text).split("\n")

@@ -39,12 +39,13 @@ import time
 from pathlib import Path
 
 from llamacorpus import __version__, fileio
-from llamacorpus.filters.ccnet_normalize import normalize
-from llamacorpus.pipeline.io import documents_dir, read_documents
+from llamacorpus.steps.normalize import normalize
+from llamacorpus.layout import Layout
+from llamacorpus.parquet import read_documents
 
-log = logging.getLogger("llamacorpus.train_lm")
+log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]  # the source tree: llamacorpus/steps/filters/ -> repository root
 BUILD_SCRIPT = REPO / "scripts" / "build_kenlm_tools.sh"
 DEFAULT_TOOLS = REPO / ".cache" / "kenlm-tools" / "bin"
 TOOLS_ENV = "LLAMACORPUS_KENLM_BIN"
@@ -206,8 +207,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def train(args: argparse.Namespace) -> dict:
     lang = args.language
-    models = (args.models_dir or f"{args.output.rstrip('/')}/models").rstrip("/")
-    target = f"{models}/lm"
+    layout = Layout(args.output, args.models_dir or "")
+    target = layout.lm
     tools = find_kenlm_tools(args.kenlm_bin or None)
     fileio.makedirs(target)
     timings = {}
@@ -217,7 +218,7 @@ def train(args: argparse.Namespace) -> dict:
         stats = write_training_text(args.output, lang, text, args.max_documents)
         timings["text"] = round(time.perf_counter() - started, 2)
         if not stats["lines"]:
-            raise TrainError(f"no Wikipedia text in language {lang!r} under {documents_dir(args.output, 'wikipedia')} "
+            raise TrainError(f"no Wikipedia text in language {lang!r} under {layout.documents('wikipedia')} "
                              f"(run `beam_main.py --sources wikipedia --output {args.output}` first)")
         log.info("%s: %d documents, %d lines, %d characters of normalised Wikipedia text",
                  lang, stats["documents"], stats["lines"], stats["chars"])
@@ -244,7 +245,7 @@ def train(args: argparse.Namespace) -> dict:
         "language": lang,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "llamacorpus": __version__,
-        "input": documents_dir(args.output, "wikipedia"),
+        "input": layout.documents("wikipedia"),
         "training_text": {**stats, "normalisation": "ccnet normalize, one paragraph per line"},
         "sentencepiece": {"model_type": "unigram", "vocab_size": vocab, "vocab_size_requested": args.vocab_size,
                           "character_coverage": args.character_coverage, "seed": args.seed,
@@ -254,7 +255,7 @@ def train(args: argparse.Namespace) -> dict:
         "artifacts": artifacts,
         "seconds": timings,
     }
-    fileio.atomic_write(f"{target}/{lang}.manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+    fileio.write_json(f"{target}/{lang}.manifest.json", manifest)
     log.info("%s: wrote %s", lang, ", ".join(f"{target}/{name} ({a['bytes']} bytes)" for name, a in artifacts.items()))
     return manifest
 

@@ -1,7 +1,7 @@
 """CCNet perplexity: SentencePiece + KenLM 5-gram per language, and head/middle/tail buckets.
 
 Scoring (:class:`Perplexity`, a filter that keeps everything and puts ``perplexity`` into meta):
-the text is normalised as CCNet does (:mod:`llamacorpus.filters.ccnet_normalize`), cut into
+the text is normalised as CCNet does (:mod:`llamacorpus.steps.normalize`), cut into
 SentencePiece pieces with the language's model, and scored with its KenLM model
 (``Model.score``: log10 probability, with sentence begin and end). With ``scoring: lines`` (the
 default) every non-blank line is a sentence, as CCNet's ``DocLM`` reads a text; with ``scoring:
@@ -36,20 +36,20 @@ import json
 from typing import Literal
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils import shared
 
 from llamacorpus import fileio
-from llamacorpus.beam_steps import GlobalStep, decide
+from llamacorpus.steps.adapter import GlobalStep
 from llamacorpus.config import Section, field
+from llamacorpus.layout import Layout
 from llamacorpus.document import with_meta
-from llamacorpus.filters.ccnet_normalize import normalize
+from llamacorpus.steps.normalize import normalize
 from llamacorpus.steps import Drop, Filter
 
 SOURCE = "commoncrawl"
 BUCKETS = ("head", "middle", "tail")
 NO_MODEL = "no_model"
-CUTOFFS_FILE = "perplexity_cutoffs.json"
+CUTOFFS_NAME = "perplexity_cutoffs"  # stats/perplexity_cutoffs.json
 QUANTILES = 101  # every integer percentile
 
 
@@ -93,7 +93,7 @@ class PerplexityConfig(Section):
 # ---------------------------------------------------------------------------- models
 
 def models_dir(cfg: PerplexityConfig, ctx) -> str:
-    return (cfg.models_dir or f"{ctx.models_dir.rstrip('/')}/lm").rstrip("/")
+    return (cfg.models_dir or ctx.layout.lm).rstrip("/")
 
 
 def model_files(cfg: PerplexityConfig, directory: str, lang: str) -> tuple[str, str]:
@@ -103,11 +103,7 @@ def model_files(cfg: PerplexityConfig, directory: str, lang: str) -> tuple[str, 
 
 def _languages_in(cfg: PerplexityConfig, directory: str) -> list[str]:
     prefix, suffix = cfg.sp_model.split("{lang}")
-    try:
-        found = FileSystems.match([f"{directory}/{prefix}*{suffix}"])[0].metadata_list
-    except Exception:  # noqa: BLE001 - a missing directory matches nothing
-        return []
-    names = [m.path.rsplit("/", 1)[-1] for m in found]
+    names = [path.rsplit("/", 1)[-1] for path in fileio.match_paths(f"{directory}/{prefix}*{suffix}")]
     langs = [n[len(prefix):len(n) - len(suffix)] for n in names]
     return sorted(lang for lang in langs if lang and fileio.exists(model_files(cfg, directory, lang)[1]))
 
@@ -227,7 +223,7 @@ def cutoffs_from_quantiles(percentiles, quantiles: list[float], documents: int) 
 class PerplexityBuckets(GlobalStep):
     """Cut-offs per language (computed on the run or from the recipe), then meta ``bucket``."""
 
-    name_ = "perplexity_bucket"
+    name = "perplexity_bucket"
 
     def __init__(self, cfg: PerplexityConfig, stats_path: str, source: str = SOURCE):
         super().__init__(source)
@@ -250,7 +246,7 @@ class PerplexityBuckets(GlobalStep):
         table | "WriteStats" >> beam.Map(self._write_stats)
         decisions = docs | "Assign" >> beam.Map(assign_bucket, beam.pvalue.AsSingleton(table),
                                                 frozenset(cfg.keep_buckets))
-        return decide(decisions, self.source, self.step_name)
+        return self.decide(decisions)
 
     def _write_stats(self, table: dict) -> None:
         cfg = self.cfg
@@ -262,7 +258,7 @@ class PerplexityBuckets(GlobalStep):
 # ---------------------------------------------------------------------------- the interface
 
 def cutoffs_path(output: str) -> str:
-    return f"{output.rstrip('/')}/stats/{CUTOFFS_FILE}"
+    return Layout(output).stats(CUTOFFS_NAME)
 
 
 def perplexity_prepare(cfg: PerplexityConfig, ctx) -> None:

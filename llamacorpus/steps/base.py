@@ -1,4 +1,4 @@
-"""The step contract (DESIGN.md section 3), free of Beam so every step is testable alone.
+"""The step contract (docs/architecture.md, "Step contract"), free of Beam so every step is testable alone.
 
 * A :class:`Filter` scores a document (``score(doc) -> dict`` of figures that go into
   ``meta``) and then decides (``keep(doc) -> (bool, reason)``) from those figures and the
@@ -7,7 +7,7 @@
 * A :class:`Mapper` rewrites a document (``map(doc) -> doc``) or drops it by returning
   :class:`Drop`.
 * A global step needs the whole collection; it is a Beam composite
-  (:class:`llamacorpus.beam_steps.GlobalStep`) whose pure parts live beside it.
+  (:class:`llamacorpus.steps.adapter.GlobalStep`) whose pure parts live beside it.
 
 Sources read raw files with a generator that yields documents, :class:`Drop` (a record
 that is read fine but is not a document: a redirect, another namespace) or
@@ -64,6 +64,25 @@ def check_reason(reason: str) -> None:
     """Reasons and error kinds become counter and file names: keep them simple."""
     if not _REASON.match(reason or ""):
         raise ValueError(f"reason {reason!r} must match {_REASON.pattern}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """Where a run reads and writes, for steps and sources that need it besides their own section.
+
+    ``layout`` names every path under the output (:mod:`llamacorpus.layout`).
+    """
+
+    output: str
+    models_dir: str
+    input_root: str
+    batch_size: int = 64
+
+    @property
+    def layout(self):
+        from llamacorpus.layout import Layout
+
+        return Layout(self.output, self.models_dir)
 
 
 class Step:

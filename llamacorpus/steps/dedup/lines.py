@@ -1,10 +1,9 @@
 """Line-level deduplication over the whole run: CCNet's rule (or C4's) as a Beam join.
 
-Normalisation and hash are CCNet's (``cc_net/text_normalizer.py: normalize_for_dedup`` and
-``cc_net/dedup.py: compute_hashes``): a document is split on ``"\\n"``; each line is stripped,
-lower-cased, every Unicode decimal digit becomes ``0``, and CCNet's list of Unicode punctuation
-plus the control characters (U+0000-U+001F, U+007F-U+009F) are removed; the hash is the first 8
-bytes of the SHA-1 of the UTF-8 bytes. Lines that normalise to nothing are removed from every
+Normalisation and hash are CCNet's (``cc_net/text_normalizer.py: normalize_for_dedup``, in
+:func:`llamacorpus.steps.normalize.normalize_for_dedup`, and ``cc_net/dedup.py: compute_hashes``):
+a document is split on ``"\\n"``, each line normalised; the hash is the first 8 bytes of the
+SHA-1 of the UTF-8 bytes. Lines that normalise to nothing are removed from every
 document, as in CCNet, where the hash of the empty string always counts as a duplicate; they never
 enter the join (they would be its hottest key).
 
@@ -33,53 +32,19 @@ Counters under the step: ``lines_in`` (non-blank lines), ``lines_blank``, ``line
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Iterable, Iterator
 
 import apache_beam as beam
 
-from llamacorpus.beam_steps import GlobalStep, StepCounters, StepOutputs, decide
+from llamacorpus.steps.adapter import GlobalStep, StepCounters, StepOutputs
 from llamacorpus.document import Document, replace, stable_hash
 from llamacorpus.steps import Drop
+from llamacorpus.steps.normalize import normalized_text
 
 RULES = ("ccnet", "c4")
 HASH_BYTES = 8
 BLANK = b"\0" * HASH_BYTES  # the slot of a line that normalises to nothing (never emitted)
 EMPTIED = "emptied_by_line_dedup"
-
-#: cc_net's UNICODE_PUNCT keys, removed by normalize_for_dedup (note "１" is a digit first: -> "0")
-UNICODE_PUNCT = "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►"
-NON_PRINTING = "".join(map(chr, [*range(0, 32), *range(127, 160)]))
-_DIGIT_RE = re.compile(r"\d")
-_REMOVE_RE = re.compile(f"[{re.escape(UNICODE_PUNCT + NON_PRINTING)}]")
-_REMOVE_BUT_NEWLINE_RE = re.compile(f"[{re.escape(UNICODE_PUNCT + NON_PRINTING.replace(chr(10), ''))}]")
-
-
-def normalize_for_dedup(line: str) -> str:
-    """One line normalised exactly as cc_net's ``normalize_for_dedup``."""
-    line = line.strip()
-    if not line:
-        return line
-    line = _DIGIT_RE.sub("0", line.lower())
-    return _REMOVE_RE.sub("", line)
-
-
-def _normalized_text(text: str) -> str:
-    """The whole text normalised line by line, newlines kept.
-
-    Lower-casing and digit folding never touch ``"\\n"`` and commute with ``strip``, so they run
-    once over the document; the removal must follow the per-line strip (a control character
-    before a space would otherwise expose the space), so lines are stripped and re-joined first.
-    """
-    folded = _DIGIT_RE.sub("0", text.lower())
-    stripped = "\n".join([line.strip() for line in folded.split("\n")])
-    return _REMOVE_BUT_NEWLINE_RE.sub("", stripped)
-
-
-def normalized_lines(text: str) -> list[str]:
-    """``[normalize_for_dedup(l) for l in text.split("\\n")]``, computed on the whole text at once."""
-    return _normalized_text(text).split("\n")
-
 
 def line_hash(normalized: str) -> bytes:
     """CCNet's line hash: the first 8 bytes of SHA-1 of the normalised line's UTF-8."""
@@ -88,7 +53,7 @@ def line_hash(normalized: str) -> bytes:
 
 def line_hashes(text: str) -> list[bytes]:
     """The hash of every line of ``text`` (split on ``"\\n"``); :data:`BLANK` for blank lines."""
-    encoded = _normalized_text(text).encode("utf-8", "surrogatepass").split(b"\n")
+    encoded = normalized_text(text).encode("utf-8", "surrogatepass").split(b"\n")
     sha1 = hashlib.sha1
     return [sha1(line).digest()[:HASH_BYTES] if line else BLANK for line in encoded]
 
@@ -222,10 +187,10 @@ class _Apply(beam.DoFn):
 class LineDedup(GlobalStep):
     """Whole-run line dedup (see the module docstring); ``rule`` is ``ccnet`` or ``c4``."""
 
-    name_ = "line_dedup"
+    name = "line_dedup"
 
-    def __init__(self, source: str, rule: str = "ccnet", step_name: str | None = None):
-        super().__init__(source, step_name)
+    def __init__(self, source: str, rule: str = "ccnet", name: str | None = None):
+        super().__init__(source, name)
         if rule not in RULES:
             raise ValueError(f"line dedup rule must be one of {RULES}, got {rule!r}")
         self.rule = rule
@@ -238,5 +203,5 @@ class LineDedup(GlobalStep):
                      | "DecidePerHash" >> beam.FlatMap(
                          lambda kv: ((key, (kv[0], keep_first)) for key, keep_first in hash_decisions(kv[1], rule))))
         joined = {"docs": keyed.docs, "decisions": decisions} | "JoinDecisions" >> beam.CoGroupByKey()
-        verdicts = joined | "Apply" >> beam.ParDo(_Apply(self.source, self.step_name))
-        return decide(verdicts, self.source, self.step_name)
+        verdicts = joined | "Apply" >> beam.ParDo(_Apply(self.source, self.name))
+        return self.decide(verdicts)

@@ -22,21 +22,29 @@ trainer retrains at that size and says so in the log and in the artifact's ``tok
 """
 from __future__ import annotations
 
+import argparse
 import array
+import collections
+import dataclasses
 import hashlib
 import io
 import json
 import logging
 import os
 import re
+import sys
 import tempfile
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import sentencepiece as spm
 
 from llamacorpus import fileio
-from llamacorpus.document import stable_hash, unit_interval
-from llamacorpus.tokenize.mixture import water_fill
+from llamacorpus.config import ConfigError, Section, add_recipe_arguments, build, field, load_yaml
+from llamacorpus.document import SOURCES, stable_hash, unit_interval
+from llamacorpus.layout import Layout
+from llamacorpus.parquet import read_documents
+from llamacorpus.tokenize import shards, tags
+from llamacorpus.tokenize.mixture import MixtureConfig, proportions, water_fill
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +53,42 @@ INFO_NAME = "tokenizer.json"
 _TOO_HIGH = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
 
 
-def tokenizer_dir(models_dir: str) -> str:
-    return f"{models_dir.rstrip('/')}/tokenizer"
+@dataclasses.dataclass
+class TokenizerConfig(Section):
+    #: an existing SentencePiece model to use instead of training one
+    model: str = ""
+    model_type: str = "bpe"
+    vocab_size: int = 32000
+    split_digits: bool = True
+    byte_fallback: bool = True
+    allow_whitespace_only_pieces: bool = True
+    normalization_rule_name: str = "identity"
+    add_dummy_prefix: bool = True
+    remove_extra_whitespaces: bool = False
+    character_coverage: float = 0.99995
+    #: sentences (lines) SentencePiece keeps from the sample (it draws them with a fixed seed)
+    input_sentence_size: int = 2_000_000
+    #: longer lines are cut at a space into pieces of at most this many bytes
+    max_sentence_length: int = 4192
+    #: characters drawn (at the mixture proportions, by document-id hash) for training
+    sample_chars: int = 500_000_000
+    #: trainer threads: fixed, not the machine's core count, because the model records it and it
+    #: changes which sentences are kept; the same value gives the same model on any machine
+    num_threads: int = 4
+    #: salt of the sample hash and SentencePiece's random seed
+    seed: int = 0
+    #: when the sample is too small for vocab_size, train the largest vocabulary it supports
+    shrink_vocab_to_fit: bool = True
+    user_defined_symbols: list[str] = field([])
+
+    def check(self):
+        self.require(self.model_type in ("bpe", "unigram"), "model_type", f"must be bpe or unigram, got {self.model_type!r}")
+        self.require(self.vocab_size >= 300, "vocab_size", f"must be >= 300, got {self.vocab_size}")
+        self.require(0 < self.character_coverage <= 1, "character_coverage", "must be in (0, 1]")
+        self.require(self.input_sentence_size > 0, "input_sentence_size", "must be > 0")
+        self.require(self.max_sentence_length >= 16, "max_sentence_length", "must be >= 16")
+        self.require(self.sample_chars > 0, "sample_chars", "must be > 0")
+        self.require(self.num_threads > 0, "num_threads", "must be > 0")
 
 
 def sample_rates(chars: Mapping[str, int], proportions: Mapping[str, float], budget: int) -> dict[str, float]:
@@ -55,6 +97,11 @@ def sample_rates(chars: Mapping[str, int], proportions: Mapping[str, float], bud
     shares = {s: p for s, p in proportions.items() if p > 0 and chars.get(s, 0) > 0}
     alloc = water_fill(shares, chars, budget)
     return {s: min(1.0, alloc[s] / chars[s]) if s in alloc else 0.0 for s in chars}
+
+
+def split_rates(info: Mapping[str, dict], proportions: Mapping[str, float], cfg: TokenizerConfig) -> dict[str, float]:
+    """:func:`sample_rates` from the per-source split figures (:func:`~llamacorpus.tokenize.shards.split_info`)."""
+    return sample_rates({s: v["chars"] for s, v in info.items()}, proportions, cfg.sample_chars)
 
 
 def in_sample(doc_id: str, rate: float, seed: int = 0) -> bool:
@@ -129,7 +176,24 @@ class Sample:
         self._dir.cleanup()
 
 
-def trainer_spec(cfg, vocab_size: int, symbols: Iterable[str]) -> dict:
+class SampleEntry(NamedTuple):
+    """A document drawn for the training sample."""
+
+    key: int  # the order of the document in the training input
+    source: str
+    text: str
+
+
+def sample_entry(doc: dict, info: Mapping[str, dict], rates: Mapping[str, float], cfg: TokenizerConfig,
+                 shuffle_seed: int) -> SampleEntry | None:
+    """The document's :class:`SampleEntry` when it is in the sample: not held out for validation,
+    and drawn at its source's rate."""
+    if shards.held_out(doc, info, shuffle_seed) or not in_sample(doc["id"], rates[doc["source"]], cfg.seed):
+        return None
+    return SampleEntry(sample_key(doc["id"], cfg.seed), doc["source"], doc["text"])
+
+
+def trainer_spec(cfg: TokenizerConfig, vocab_size: int, symbols: Iterable[str]) -> dict:
     """SentencePiece trainer arguments from the recipe's tokenizer section."""
     user = list(dict.fromkeys([*cfg.user_defined_symbols, *symbols]))
     spec = {
@@ -146,7 +210,7 @@ def trainer_spec(cfg, vocab_size: int, symbols: Iterable[str]) -> dict:
     return spec
 
 
-def train(texts: Callable[[], Iterable[str]], cfg, symbols: Iterable[str] = ()) -> tuple[bytes, dict]:
+def train(texts: Callable[[], Iterable[str]], cfg: TokenizerConfig, symbols: Iterable[str] = ()) -> tuple[bytes, dict]:
     """Train on the documents ``texts()`` yields (called again if the vocabulary must shrink).
     Returns the model bytes and what happened (asked and trained vocabulary size)."""
     symbols = list(symbols)
@@ -181,11 +245,78 @@ def model_info(model: bytes) -> dict:
             "unk_id": sp.unk_id(), "bos_id": sp.bos_id(), "eos_id": sp.eos_id(), "pad_id": sp.pad_id()}
 
 
-def write_artifact(models_dir: str, model: bytes, info: dict) -> str:
-    """``<models>/tokenizer/tokenizer.model`` and ``tokenizer.json``; returns the model path."""
-    directory = tokenizer_dir(models_dir)
-    path = f"{directory}/{MODEL_NAME}"
+def write_artifact(directory: str, model: bytes, info: dict) -> str:
+    """``<directory>/tokenizer.model`` and ``tokenizer.json`` (``directory``: the layout's
+    ``models/tokenizer``); returns the model path."""
+    path = f"{directory.rstrip('/')}/{MODEL_NAME}"
     fileio.atomic_write(path, model)
     fileio.atomic_write(f"{directory}/{INFO_NAME}",
                         json.dumps({**info, **model_info(model)}, indent=1, sort_keys=True))
     return path
+
+
+def train_on(samples: Iterable[SampleEntry], cfg: TokenizerConfig, directory: str,
+             symbols: list[str]) -> tuple[bytes, str]:
+    """Train on sample entries in any order; write the artifact into ``directory``."""
+    sample = Sample()
+    try:
+        for key, source, text in samples:
+            sample.add(key, source, text)
+        if not sample.documents:
+            raise ValueError("the tokenizer sample is empty: no document to train on")
+        model, info = train(sample.texts, cfg, symbols)
+        info["sample"] = {"documents": sample.documents, "by_source": dict(sorted(sample.by_source.items()))}
+    finally:
+        sample.close()
+    path = write_artifact(directory, model, info)
+    log.info("tokenizer: %d pieces (asked %d) trained on %d documents -> %s", info["vocab_size"],
+             info["vocab_size_asked"], info["sample"]["documents"], path)
+    return model, path
+
+
+# ---------------------------------------------------------------------------- llamacorpus train-tokenizer
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the tokenizer from the documents a run wrote (``<output>/documents/<source>``), outside
+    Beam: the same sample and the same model as the run's mix stage."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(
+        prog="llamacorpus train-tokenizer",
+        description="Train the SentencePiece BPE tokenizer (LLaMA's trainer spec from the recipe's tokenizer "
+                    "section) on a sample of <output>/documents drawn at the mixture proportions; writes "
+                    "<models>/tokenizer/tokenizer.model and tokenizer.json.")
+    parser.add_argument("--output", required=True, help="a run's output directory (its documents/ are read)")
+    add_recipe_arguments(parser, "tokenizer.vocab_size=8000")
+    parser.add_argument("--models_dir", default=None, help="where to write tokenizer/ (default <output>/models)")
+    parser.add_argument("--sources", default=None, help="comma-separated sources (default: all with documents)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        data = load_yaml(args.recipe, args.overrides)
+        tokenizer = build(TokenizerConfig, data.get("tokenizer"), "tokenizer")
+        scfg = build(shards.ShardsConfig, data.get("shards"), "shards")
+        mix = build(MixtureConfig, data.get("mixture"), "mixture")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    layout = Layout(args.output, args.models_dir or data.get("models_dir") or "")
+    wanted = [s.strip() for s in args.sources.split(",")] if args.sources else list(SOURCES)
+    names = [s for s in SOURCES if s in wanted and fileio.exists(layout.marker(s))]
+    if not names:
+        print(f"error: no finished source under {layout.root}/documents (run the documents stage first)",
+              file=sys.stderr)
+        return 2
+    stats = {s: shards.SourceStats(scfg.validation_max_documents) for s in names}
+    domains: collections.Counter = collections.Counter()
+    for name in names:
+        for doc in read_documents(layout.root, name):
+            stats[name].add(*shards.split_input(doc, scfg.shuffle_seed)[1])
+            if scfg.domain_tags == "domain":
+                domains[tags.domain_key(doc)] += 1
+    info = {s: shards.split_info(st, scfg) for s, st in stats.items()}
+    rates = split_rates(info, proportions(mix), tokenizer)
+    symbols = tags.symbols(scfg.domain_tags, tags.top_domains(domains, scfg.domain_tag_count))
+    samples = (entry for name in names for doc in read_documents(layout.root, name)
+               if (entry := sample_entry(doc, info, rates, tokenizer, scfg.shuffle_seed)) is not None)
+    _, path = train_on(samples, tokenizer, layout.tokenizer, symbols)
+    print(f"tokenizer: {path}\nuse it in a run with --set tokenizer.model={path}")
+    return 0

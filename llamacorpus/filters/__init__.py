@@ -1,1 +1,0 @@
-"""Reusable steps: dedup, language ID, perplexity, classifiers, heuristics."""

@@ -1,0 +1,104 @@
+"""Where everything a run writes lives, in one place (docs/architecture.md, "Output layout").
+
+Every path under a run's output (local or ``gs://``) comes from a :class:`Layout`; no other module
+builds one by hand::
+
+    OUT/documents/<source>/part-*.parquet, _SUCCESS   documents and the finished-source marker
+    OUT/jsonl/<source>/part-*.jsonl.zst                 the RedPajama-layout export
+    OUT/rejected/<source>/<reason>.jsonl                samples of dropped documents
+    OUT/errors/<source>/errors-*.jsonl                  dead letters
+    OUT/stats/run.json, mixture.json, <step>.json       the run's statistics and step reports
+    OUT/stats/sources/<source>.json                     one source's funnel
+    OUT/stats/distributions/<group>.json                histograms and quantiles
+    OUT/stats/categories/<group>.json                   documents per category value
+    OUT/shards/                                         Megatron shards, manifest, tokenizer
+    OUT/models/ (or models_dir)                         learnt artifacts: lm/, tokenizer/
+    OUT/report.html                                     the statistics report
+"""
+from __future__ import annotations
+
+import dataclasses
+
+SUCCESS = "_SUCCESS"
+REPORT = "report.html"
+
+
+def _join(*parts: str) -> str:
+    return "/".join([parts[0].rstrip("/"), *parts[1:]])
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The paths of one run's output; ``models_dir`` "" means ``<output>/models``."""
+
+    output: str
+    models_dir: str = ""
+
+    @property
+    def root(self) -> str:
+        return self.output.rstrip("/")
+
+    # documents and what goes with them, per source
+    def documents(self, source: str) -> str:
+        return _join(self.root, "documents", source)
+
+    def marker(self, source: str) -> str:
+        return _join(self.documents(source), SUCCESS)
+
+    def jsonl(self, source: str) -> str:
+        return _join(self.root, "jsonl", source)
+
+    def rejected(self, source: str, reason: str | None = None) -> str:
+        directory = _join(self.root, "rejected", source)
+        return directory if reason is None else _join(directory, f"{reason}.jsonl")
+
+    def errors(self, source: str) -> str:
+        return _join(self.root, "errors", source)
+
+    def source_outputs(self, source: str) -> tuple[str, ...]:
+        """The directories a rebuilt source replaces."""
+        return self.documents(source), self.rejected(source), self.errors(source), self.jsonl(source)
+
+    # statistics
+    @property
+    def stats_dir(self) -> str:
+        return _join(self.root, "stats")
+
+    def stats(self, name: str) -> str:
+        """``stats/<name>.json``: run, mixture, or a global step's report."""
+        return _join(self.stats_dir, f"{name}.json")
+
+    @property
+    def run_json(self) -> str:
+        return self.stats("run")
+
+    def source_stats(self, source: str) -> str:
+        return _join(self.stats_dir, "sources", f"{source}.json")
+
+    def distributions(self, group: str) -> str:
+        return _join(self.stats_dir, "distributions", f"{group}.json")
+
+    def categories(self, group: str) -> str:
+        return _join(self.stats_dir, "categories", f"{group}.json")
+
+    # shards, models, report
+    @property
+    def shards(self) -> str:
+        return _join(self.root, "shards")
+
+    @property
+    def models(self) -> str:
+        return self.models_dir.rstrip("/") if self.models_dir else _join(self.root, "models")
+
+    @property
+    def lm(self) -> str:
+        """The per-language SentencePiece + KenLM models of the perplexity step."""
+        return _join(self.models, "lm")
+
+    @property
+    def tokenizer(self) -> str:
+        return _join(self.models, "tokenizer")
+
+    @property
+    def report(self) -> str:
+        return _join(self.root, REPORT)

@@ -1,0 +1,101 @@
+"""One source's branch of the graph: read its inputs, apply its steps, and write what it produced.
+
+A source (:mod:`llamacorpus.sources`) gives a reader and its step list; :func:`build_source` turns
+them into Beam stages: :class:`~llamacorpus.steps.adapter.ReadFiles`, then consecutive filters and
+mappers fused into one :class:`~llamacorpus.steps.adapter.ApplySteps`, and each global step as
+the composite it is. :class:`Branch` gathers the side outputs (rejected samples, dead letters,
+measures, category counts) on the way; :func:`write_source` wires every sink of a source. The run
+(:mod:`llamacorpus.pipeline.graph`) and the tests build a source the same way, through these two.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from llamacorpus.pipeline import io as pio
+from llamacorpus.pipeline.stats import WriteCategories, WriteDistributions
+from llamacorpus.steps import Filter, Mapper, RunContext, Step
+from llamacorpus.steps.adapter import ApplySteps, GlobalStep, ReadFiles, StepOutputs
+
+
+def category_keys(doc: dict, source: str, step: str, fields: tuple[str, ...]):
+    for field_name in fields:
+        value = doc["meta"].get(field_name)
+        yield f"{source}/{step}/{field_name}", "none" if value is None else str(value)
+
+
+class Branch:
+    """Applies a source's steps one after another and gathers their side outputs.
+
+    Consecutive filters and mappers become one :class:`ApplySteps` (one fused, batched DoFn).
+    """
+
+    def __init__(self, source: str, batch_size: int = 64, category_fields: tuple[str, ...] = ()):
+        self.source, self.batch_size, self.category_fields = source, batch_size, tuple(category_fields)
+        self.step_names: list[str] = []
+        self.rejected, self.errors, self.measures, self.categories = [], [], [], []
+
+    def count_categories(self, docs: beam.PCollection, step: str) -> None:
+        """Documents per value of the source's category fields (licence, site...) after ``step``."""
+        if self.category_fields:
+            self.categories.append(docs | f"{self.source}/{step}/categories" >> beam.FlatMap(
+                category_keys, self.source, step, self.category_fields))
+
+    def collect(self, outputs: StepOutputs, name: str | None = None) -> beam.PCollection:
+        if name:
+            self.step_names.append(name)
+        if name == "read":
+            self.count_categories(outputs.documents, "read")
+        for bucket, pcoll in ((self.rejected, outputs.rejected), (self.errors, outputs.errors),
+                              (self.measures, outputs.measures)):
+            if pcoll is not None:
+                bucket.append(pcoll)
+        return outputs.documents
+
+    def apply(self, docs: beam.PCollection, steps: list) -> beam.PCollection:
+        chain: list[Step] = []
+        for step in [*steps, None]:
+            if isinstance(step, (Filter, Mapper)):
+                chain.append(step)
+                continue
+            if chain:
+                label = f"{self.source}/{len(self.step_names)}:{'+'.join(s.name for s in chain)}"
+                self.step_names.extend(s.name for s in chain)
+                docs = self.collect(docs | label >> ApplySteps(self.source, chain, self.batch_size))
+                chain = []
+            if isinstance(step, GlobalStep):
+                label = f"{self.source}/{len(self.step_names)}:{step.name}"
+                docs = self.collect(docs | label >> step, step.name)
+            elif step is not None:
+                raise TypeError(f"{self.source}: step {step!r} is not a Filter, Mapper or GlobalStep")
+        return docs
+
+
+def build_source(pbegin, source, cfg, ctx: RunContext, paths: list[str]) -> tuple[beam.PCollection, Branch]:
+    """Read ``paths`` with the source's reader and apply its steps; returns the documents and the
+    branch holding the side outputs."""
+    branch = Branch(source.name, ctx.batch_size, source.category_fields)
+    docs = branch.collect(pbegin | f"{source.name}/read" >> ReadFiles(source.name, source.reader(cfg), paths), "read")
+    docs = branch.apply(docs, source.steps(cfg, ctx))
+    branch.count_categories(docs, "output")
+    return docs, branch
+
+
+def write_source(p, name: str, docs: beam.PCollection, branch: Branch, output: str,
+                 export_jsonl: bool = False) -> None:
+    """Every sink of one source: documents (and the JSONL export), distributions, rejected
+    samples, category counts and dead letters."""
+    docs | f"{name}/write" >> pio.WriteDocuments(output, name)
+    if export_jsonl:
+        docs | f"{name}/export" >> pio.ExportJsonl(output, name)
+    lengths = docs | f"{name}/lengths" >> beam.Map(lambda d, n=name: (f"{n}/output/chars", len(d["text"])))
+    ([lengths, *branch.measures] | f"{name}/measures/flatten" >> beam.Flatten()
+     | f"{name}/measures/write" >> WriteDistributions(output, name))
+    if branch.rejected:
+        (branch.rejected | f"{name}/rejected/flatten" >> beam.Flatten()
+         | f"{name}/rejected/write" >> pio.WriteRejected(output))
+    if branch.categories:
+        (branch.categories | f"{name}/categories/flatten" >> beam.Flatten()
+         | f"{name}/categories/write" >> WriteCategories(output, name))
+    errors = (branch.errors | f"{name}/errors/flatten" >> beam.Flatten()) if branch.errors else \
+        (p | f"{name}/errors/none" >> beam.Create([]))
+    errors | f"{name}/errors/write" >> pio.WriteErrors(output, name)

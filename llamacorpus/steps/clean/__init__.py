@@ -1,0 +1,1 @@
+"""Mappers that turn markup into text: HTML, wikitext, LaTeX, licence headers."""
