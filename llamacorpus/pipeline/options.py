@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import ipaddress
 import platform
 import re
@@ -162,18 +163,23 @@ def make_runner(options: PipelineOptions):
 
 # ---------------------------------------------------------------------------- before the run
 
-def preflight(options: PipelineOptions, output: str, models_dir: str = "") -> list[str]:
+def preflight(options: PipelineOptions, output: str, models_dir: str = "", input_root: str = "") -> list[str]:
     """Check the output and the runner's options before anything runs; raise UsageError for what
     would fail, return warnings for what would cost."""
+    cloud = options.view_as(GoogleCloudOptions)
+    dataflow = runner_name(options).split(".")[-1] == "DataflowRunner"
+    on_gcs = [loc for loc in (output, models_dir, input_root, cloud.temp_location) if loc and loc.startswith("gs://")]
+    if (dataflow or on_gcs) and not has_google_cloud():
+        raise UsageError(f"{'DataflowRunner' if dataflow else on_gcs[0]} needs Beam's Google Cloud clients, "
+                         f"which this install lacks: pip install 'llamacorpus[dataflow]'")
     check_location(output, "--output")
     if models_dir:
         check_location(models_dir, "--models_dir")
-    cloud = options.view_as(GoogleCloudOptions)
     for flag, value in (("--temp_location", cloud.temp_location), ("--staging_location", cloud.staging_location)):
         if value and value.startswith("gs://"):
             check_location(value, flag)
     warnings = []
-    if runner_name(options).split(".")[-1] == "DataflowRunner":
+    if dataflow:
         image = options.view_as(WorkerOptions).sdk_container_image
         if not image:
             warnings.append("DataflowRunner without --sdk_container_image: every worker compiles fasttext and "
@@ -182,6 +188,14 @@ def preflight(options: PipelineOptions, output: str, models_dir: str = "") -> li
         else:
             warnings.extend(image_mismatch(apache_beam.__version__, platform.python_version()))
     return warnings
+
+
+def has_google_cloud() -> bool:
+    """Whether Beam's Google Cloud clients (the dataflow extra) are installed."""
+    try:
+        return importlib.util.find_spec("google.cloud.storage") is not None
+    except ModuleNotFoundError:  # no google.cloud package at all
+        return False
 
 
 def worker_versions(image: str = WORKER_IMAGE) -> tuple[str, str]:

@@ -32,7 +32,8 @@ def load_run(argv: list[str]):
     everything that can fail before Beam. Warnings (what would cost, not fail) go to stderr."""
     args, beam_args = options.parse(argv)
     recipe = resolve_paths(recipe_mod.load(args.recipe, args.overrides, **options.named_overrides(args)))
-    for warning in options.preflight(options.pipeline_options(beam_args), recipe.output, recipe.models_dir):
+    for warning in options.preflight(options.pipeline_options(beam_args), recipe.output, recipe.models_dir,
+                                     recipe.input_root):
         print(f"warning: {warning}", file=sys.stderr)
     names = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else recipe.selected_sources()
     for name in names:
