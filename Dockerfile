@@ -4,10 +4,12 @@
 #
 #   docker build -t REGION-docker.pkg.dev/PROJECT/REPO/llamacorpus:0.1.0 .
 #   docker push REGION-docker.pkg.dev/PROJECT/REPO/llamacorpus:0.1.0
-#   python beam_main.py --runner DataflowRunner ... \
+#   python -m llamacorpus run --runner DataflowRunner ... \
 #       --sdk_container_image REGION-docker.pkg.dev/PROJECT/REPO/llamacorpus:0.1.0 --sdk_location container
 #
-# The Beam version of the base image must equal the one the pipeline is launched with (pyproject pins >=2.77).
+# The base image's Beam and Python versions are the ones the pipeline must be launched with:
+# pyproject.toml pins apache-beam==2.77.0 (tests/test_install.py checks that the two agree) and the
+# launcher warns when its own Beam or Python differs from this image's.
 FROM apache/beam_python3.11_sdk:2.77.0
 
 # Compilers and the compression libraries that the kenlm and fasttext Python modules build against.
@@ -15,9 +17,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends build-essential
         zlib1g-dev libbz2-dev liblzma-dev \
     && rm -rf /var/lib/apt/lists/*
 
-# The CPU build of torch (only the bundled trainer uses it); PyPI's default Linux wheel is a multi-GB CUDA build.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-
+# The package with the dataflow extra (the Google Cloud clients, already in the base image) and
+# without torch: workers run the pipeline, never the trainer. The recipes ship inside the package.
 COPY pyproject.toml README.md /opt/llamacorpus/
 COPY llamacorpus /opt/llamacorpus/llamacorpus
-RUN pip install --no-cache-dir /opt/llamacorpus
+RUN pip install --no-cache-dir '/opt/llamacorpus[dataflow]'

@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-LC := $(PY) -m llamacorpus.cli
+LC := $(PY) -m llamacorpus
 OUT ?= out
-RECIPE ?= recipes/llama1.yaml
+RECIPE ?= llama1
 # Beam's local Python runner on both cores (never the Prism runner Beam would download).
 BEAM_LOCAL := --direct_running_mode multi_processing --direct_num_workers 2
 # The bundled sample is tiny: the Wikipedia-reference classifier needs more fastText epochs than
@@ -14,12 +14,14 @@ TRAIN_PRESET ?= small
 
 .PHONY: install system-deps kenlm-tools demo test bench clean
 
-# A virtual environment with the package and its test extras (fasttext and kenlm compile: ~4.5 min).
+# A virtual environment with the package and every extra: dataflow (Google Cloud), train (torch),
+# test (fasttext and kenlm compile: ~4.5 min). torch goes in first, on its own, so that the
+# package's pin finds it installed and pip never swaps in another build.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip setuptools wheel
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[dataflow,train,test]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,6 +1,6 @@
-"""Entry point of a pipeline run: ``python beam_main.py --recipe recipes/llama1.yaml [flags] [Beam options]``.
+"""Entry point of a pipeline run: ``python beam_main.py --recipe llama1 [flags] [Beam options]``.
 
-Same as ``llamacorpus run``; see ``python beam_main.py --help``.
+Same as ``llamacorpus run`` and ``python -m llamacorpus run``; see ``python beam_main.py --help``.
 """
 import sys
 

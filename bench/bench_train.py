@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def build_shards(work: Path) -> Path:
     from llamacorpus.pipeline import run
 
-    code = run.main(["--recipe", str(ROOT / "recipes" / "llama1.yaml"), "--input_root", str(ROOT / "tests" / "fixtures"),
+    code = run.main(["--recipe", "llama1", "--input_root", str(ROOT / "tests" / "fixtures"),
                      "--sources", "c4,wikipedia", "--output", str(work), "--stages", "documents,mix", "--no_report"])
     if code:
         raise SystemExit(f"the pipeline failed ({code})")

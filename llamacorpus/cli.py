@@ -1,7 +1,11 @@
-"""The ``llamacorpus`` command: one subcommand per task, each a module's ``main(argv)``."""
+"""The ``llamacorpus`` command (also ``python -m llamacorpus``): one subcommand per task, each a
+module's ``main(argv)`` loaded by name when it runs; ``--version`` prints the package, Beam and
+Python versions."""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import platform
 import sys
 
 #: subcommand -> (module:function, one-line help)
@@ -17,8 +21,18 @@ COMMANDS = {
 }
 
 
+def version() -> str:
+    """``llamacorpus 0.1.0 (apache-beam 2.77.0, Python 3.11.7)``."""
+    package = importlib.import_module("llamacorpus").__version__
+    try:
+        beam = importlib.metadata.version("apache-beam")
+    except importlib.metadata.PackageNotFoundError:
+        beam = "not installed"
+    return f"llamacorpus {package} (apache-beam {beam}, Python {platform.python_version()})"
+
+
 def usage() -> str:
-    lines = ["usage: llamacorpus COMMAND [ARGS]", "", "commands:"]
+    lines = ["usage: llamacorpus [--version] COMMAND [ARGS]", "", "commands:"]
     lines += [f"  {name:<18} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -27,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(version())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

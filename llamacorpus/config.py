@@ -5,18 +5,34 @@ into it, checking that every key is known and every value has the declared type;
 ``check()`` then validates values (ranges, choices) and raises :class:`ConfigError` naming the
 field. Lives at the package root so source, step and tokenizer modules declare their own sections
 without importing ``pipeline/``; :func:`load_yaml` reads a recipe file with its overrides.
+
+YAML is read with YAML 1.2's core schema (:class:`RecipeLoader`): only ``true``/``false`` are
+booleans, so ``line_dedup: off`` is the string ``"off"``; keys typed ``bool`` still accept
+yes/no/on/off. Recipes ship inside the package (``llamacorpus/recipes/<name>.yaml``):
+``--recipe llama1`` names the bundled one, and a path names a file.
+
+A key typed :data:`FilePath` is a path relative to the directory a run is launched from (a model
+file, the output); :func:`resolve_paths` makes those absolute before a graph is built, so workers
+started elsewhere (a portable runner's worker pool, Dataflow) open the same files. Input globs are
+relative to ``input_root`` instead and are plain ``str``.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
+import os
+import re
 import types
 import typing
 from typing import Any, Literal, Union
 
 import yaml
 
-#: the bundled LLaMA-1 recipe, relative to the working directory
-DEFAULT_RECIPE = "recipes/llama1.yaml"
+#: the bundled LLaMA-1 recipe (``llamacorpus/recipes/llama1.yaml``)
+DEFAULT_RECIPE = "llama1"
+
+#: a path relative to the launch directory (see the module docstring); a ``str`` in every other way
+FilePath = typing.NewType("FilePath", str)
 
 
 class ConfigError(ValueError):
@@ -34,6 +50,10 @@ class Section:
     def require(self, condition: bool, field: str, message: str) -> None:
         if not condition:
             self.fail(field, message)
+
+
+#: what YAML 1.1 read as booleans, accepted for keys typed ``bool`` (strings everywhere else)
+YAML11_BOOLS = {"yes": True, "no": False, "on": True, "off": False}
 
 
 def _type_name(tp: Any) -> str:
@@ -73,6 +93,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     if isinstance(tp, type) and issubclass(tp, Section):
         return build(tp, value, path)
     if tp is bool:
+        if isinstance(value, str) and value.lower() in YAML11_BOOLS:
+            return YAML11_BOOLS[value.lower()]
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true/false, got {value!r}")
         return value
@@ -84,7 +106,7 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)
-    if tp is str:
+    if tp is str or tp is FilePath:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return value
@@ -138,17 +160,95 @@ def field(default: Any = dataclasses.MISSING, **kw) -> Any:
     return dataclasses.field(default=default, **kw)
 
 
+# ---------------------------------------------------------------------------- paths
+
+def resolve_paths(obj: Any, base: str | None = None) -> Any:
+    """``obj`` (a Section, or a dict/list of them) with every :data:`FilePath` value that is local
+    and relative made absolute against ``base`` (default: the working directory); URLs
+    (``gs://...``) and empty values (meaning "the default") are left as they are. Returns a copy."""
+    base = os.getcwd() if base is None else base
+    if isinstance(obj, dict):
+        return {k: resolve_paths(v, base) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [resolve_paths(v, base) for v in obj]
+    if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+        return obj
+    hints = typing.get_type_hints(type(obj))
+    changes = {}
+    for f in dataclasses.fields(obj):
+        if not f.init:
+            continue
+        value, tp = getattr(obj, f.name), hints.get(f.name)
+        if tp is FilePath or typing.get_args(tp) == (FilePath,):
+            changes[f.name] = ([_absolute(v, base) for v in value] if isinstance(value, list)
+                               else _absolute(value, base))
+        elif isinstance(value, (dict, list)) or dataclasses.is_dataclass(value):
+            changes[f.name] = resolve_paths(value, base)
+    return dataclasses.replace(obj, **changes)
+
+
+def _absolute(path: str, base: str) -> str:
+    if not path or "://" in path:
+        return path
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+
 # ---------------------------------------------------------------------------- recipe files
 
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's core schema for plain scalars: booleans are only
+    true/false (``off``, ``on``, ``yes``, ``no`` stay strings), integers are decimal, ``0o`` or
+    ``0x`` (no sexagesimal ``1:30``, no leading-zero octal), floats as JSON writes them plus
+    ``.inf``/``.nan``, and null is ``null``/``~``/empty."""
+
+
+RecipeLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+        ("tag:yaml.org,2002:float",
+         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+         list("-+.0123456789")),
+        ("tag:yaml.org,2002:merge", r"^<<$", ["<"])):
+    RecipeLoader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+
+
+def _construct_int(loader: RecipeLoader, node) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+def _construct_bool(loader: RecipeLoader, node) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+RecipeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+RecipeLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+
+
+def parse_yaml(text: str) -> Any:
+    """A YAML document read with :class:`RecipeLoader` (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - RecipeLoader is a SafeLoader
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"a.b.c=value"`` -> (["a", "b", "c"], YAML-parsed value)."""
+    """``"a.b.c=value"`` -> (["a", "b", "c"], the value read as YAML); ConfigError naming the
+    override when it has no ``=``, no key, or a value that is not YAML."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key.path=value")
+        raise ConfigError(f"--set {text}: must look like KEY=VALUE (e.g. --set sources.c4.min_chars=200)")
     key, value = text.split("=", 1)
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
-        raise ConfigError(f"override {text!r} has no key")
-    return parts, yaml.safe_load(value)
+        raise ConfigError(f"--set {text}: no key before the '='")
+    try:
+        return parts, parse_yaml(value)
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"--set {text}: the value is not valid YAML: {detail} "
+                          f"(a string with YAML's special characters needs quotes)") from None
 
 
 def apply_override(data: dict, parts: list[str], value: Any) -> None:
@@ -163,21 +263,47 @@ def apply_override(data: dict, parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
+def bundled_recipes() -> dict[str, str]:
+    """name -> path of the recipes shipped in the package (``llamacorpus/recipes/*.yaml``)."""
+    folder = importlib.resources.files("llamacorpus") / "recipes"
+    if not folder.is_dir():
+        return {}
+    return {entry.name[:-len(".yaml")]: str(entry) for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".yaml")}
+
+
+def recipe_path(recipe: str) -> str:
+    """A recipe file's path: ``recipe`` itself when it is a file, else the bundled recipe of that
+    name (``llama1`` or ``llama1.yaml``); ConfigError listing the bundled ones otherwise."""
+    if os.path.isfile(recipe):
+        return recipe
+    bundled = bundled_recipes()
+    name = recipe[:-len(".yaml")] if recipe.endswith(".yaml") else recipe
+    if name in bundled:
+        return bundled[name]
+    if "/" in recipe or os.sep in recipe:
+        raise ConfigError(f"recipe file {recipe!r} does not exist (bundled recipes, by name: "
+                          f"{', '.join(bundled) or 'none'})")
+    raise ConfigError(f"recipe {recipe!r} is neither a file nor a bundled recipe "
+                      f"(bundled: {', '.join(bundled) or 'none'})")
+
+
 def add_recipe_arguments(parser, example: str = "sources.c4.min_chars=200") -> None:
     """``--recipe`` and ``--set KEY=VALUE`` (repeatable), as every command that reads a recipe has them."""
-    parser.add_argument("--recipe", default=DEFAULT_RECIPE, help="recipe YAML (default %(default)s)")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE,
+                        help="a bundled recipe's name (%(default)s) or a recipe YAML file (default %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help=f"override any recipe key, e.g. --set {example} (repeatable)")
 
 
-def load_yaml(path: str, overrides: list[str] | None = None, **named: Any) -> dict:
-    """A recipe file as a dict, with ``--set key.path=value`` overrides and named overrides (dotted
-    keys, None skipped) applied; not yet validated (:func:`build` does that per section)."""
+def load_yaml(recipe: str, overrides: list[str] | None = None, **named: Any) -> dict:
+    """A recipe (a file, or a bundled recipe's name) as a dict, with ``--set key.path=value``
+    overrides and named overrides (dotted keys, None skipped) applied; not yet validated
+    (:func:`build` does that per section)."""
+    path = recipe_path(recipe)
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"recipe file {path!r} does not exist") from None
+            data = parse_yaml(f.read()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"recipe file {path!r} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

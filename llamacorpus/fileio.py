@@ -43,12 +43,13 @@ def join(root: str, path: str) -> str:
 class FileInfo(NamedTuple):
     path: str
     size: int
+    updated: float = 0.0  # last modification, seconds since the epoch (Beam's last_updated_in_seconds)
 
 
 def _match(pattern: str) -> list[FileInfo]:
     found = _beam_fs()[0].match([pattern])[0].metadata_list  # raises for a missing literal path
-    return sorted((FileInfo(m.path, m.size_in_bytes) for m in found if not m.path.endswith("/")),
-                  key=lambda f: f.path)
+    return sorted((FileInfo(m.path, m.size_in_bytes, m.last_updated_in_seconds or 0.0)
+                   for m in found if not m.path.endswith("/")), key=lambda f: f.path)
 
 
 def match(pattern: str) -> list[FileInfo]:
@@ -152,6 +153,117 @@ def delete(paths: Iterable[str]) -> None:
     remote = [p for p in paths if has_scheme(p)]
     if remote:
         _beam_fs()[0].delete(remote)
+
+
+def delete_dirs(root: str, name_glob: str, depth: int = 3) -> list[str]:
+    """Remove the directories named like ``name_glob`` at most ``depth`` levels under ``root``, with
+    everything in them (Beam's ``beam-temp-*`` folders left by a killed run); returns them."""
+    import fnmatch
+
+    root = root.rstrip("/")
+    if has_scheme(root):  # object stores have no empty folders: the files name them (one listing)
+        found = set()
+        for f in match(root + "/**"):
+            parts = f.path[len(root) + 1:].split("/")[:-1]
+            hit = next((i for i, part in enumerate(parts[:depth]) if fnmatch.fnmatch(part, name_glob)), None)
+            if hit is not None:
+                found.add("/".join([root, *parts[:hit + 1]]))
+        found = sorted(found)
+    else:
+        import glob
+
+        patterns = ["/".join([glob.escape(root), *["*"] * level, name_glob]) for level in range(depth)]
+        found = sorted({d for pattern in patterns for d in glob.glob(pattern) if os.path.isdir(d)})
+    if found:
+        _beam_fs()[0].delete([d if not has_scheme(d) else d + "/" for d in found])  # recursive
+    return found
+
+
+def writable_dir_problem(path: str) -> str | None:
+    """Why the local directory ``path`` (existing or to be made) cannot be written, or None. Probes
+    with a temporary file in it, or in its nearest existing parent; leaves nothing behind."""
+    full = os.path.abspath(path)
+    if os.path.exists(full) and not os.path.isdir(full):
+        return f"{path} is a file, not a directory"
+    probe = full
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        return f"{path} cannot be a directory: {probe} is a file"
+    try:
+        fd, name = tempfile.mkstemp(prefix=".llamacorpus-write-check-", dir=probe)
+        os.close(fd)
+        os.remove(name)
+    except OSError as exc:
+        return f"{path} is not writable ({probe}: {exc.strerror or exc})"
+    return None
+
+
+def versions(paths: Sequence[str]) -> dict[str, str]:
+    """What identifies each file's content without reading it: ``<size>:<mtime_ns>`` locally, the
+    object's ``<generation>:<crc32c>`` on gs:// (one listing per folder), ``<size>:<updated>`` on
+    other file systems. A directory (or a ``/``-ended prefix) is versioned by every file under it."""
+    out: dict[str, str] = {}
+    gcs = [p for p in paths if p.startswith("gs://")]
+    for path in paths:
+        if path.startswith("gs://"):
+            continue
+        if not has_scheme(path):
+            out[path] = _local_version(path)
+        else:
+            found = match(path.rstrip("/") + ("/**" if path.endswith("/") else ""))
+            out[path] = _listing_version([(f.path, f"{f.size}:{f.updated}") for f in found])
+    if gcs:
+        out.update(_gcs_versions(gcs))
+    return out
+
+
+def _listing_version(entries: Iterable[tuple[str, str]]) -> str:
+    return "dir:" + hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()[:32]
+
+
+def _local_version(path: str) -> str:
+    if not os.path.isdir(path):
+        st = os.stat(path)
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    entries = []
+    for folder, _, names in os.walk(path):
+        for name in names:
+            st = os.stat(os.path.join(folder, name))
+            entries.append((os.path.relpath(os.path.join(folder, name), path), f"{st.st_size}:{st.st_mtime_ns}"))
+    return _listing_version(entries)
+
+
+def _gcs_versions(paths: list[str]) -> dict[str, str]:
+    from apache_beam.io.gcp import gcsio
+
+    client, out = gcsio.GcsIO().client, {}
+    folders: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for path in paths:
+        bucket, name = gcsio.parse_gcs_path(path, object_optional=True)
+        folder = name.rstrip("/").rsplit("/", 1)[0] + "/" if "/" in name.rstrip("/") else ""
+        folders.setdefault((bucket, folder), []).append((path, name))
+    for (bucket, folder), items in folders.items():
+        blobs = {b.name: f"{b.generation}:{b.crc32c}" for b in client.list_blobs(bucket, prefix=folder)}
+        for path, name in items:
+            prefix = name.rstrip("/") + "/"
+            out[path] = blobs.get(name) or _listing_version((n, v) for n, v in blobs.items() if n.startswith(prefix))
+    return out
+
+
+def content_hash(path: str) -> str:
+    """xxh3-128 of a file's stored bytes (of every file under a directory, in path order)."""
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    files = ([path] if not path.endswith("/") and not (not has_scheme(path) and os.path.isdir(path))
+             else match_paths(path.rstrip("/") + "/**"))
+    for name in files:
+        digest.update(name[len(path):].encode() + b"\0")
+        with open_raw(name) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def makedirs(path: str) -> None:

@@ -19,7 +19,7 @@ from llamacorpus.steps import RunContext
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-RECIPE = ROOT / "recipes" / "llama1.yaml"
+RECIPE = ROOT / "llamacorpus" / "recipes" / "llama1.yaml"  # the bundled recipe (--recipe llama1)
 
 
 def test_pipeline() -> TestPipeline:

@@ -314,10 +314,10 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 def cc_only_recipe(tmp_path):
-    """recipes/llama1.yaml with only its commoncrawl section (other sources may not be built yet)."""
+    """The bundled llama1 recipe with only its commoncrawl section (other sources may not be built yet)."""
     import yaml
 
-    data = yaml.safe_load((ROOT / "recipes" / "llama1.yaml").read_text())
+    data = yaml.safe_load((ROOT / "llamacorpus" / "recipes" / "llama1.yaml").read_text())
     data["sources"] = {"commoncrawl": {**data["sources"]["commoncrawl"], **OWN_STEPS}}
     data["run"] = ["commoncrawl"]
     data["input_root"] = str(FIXTURES)

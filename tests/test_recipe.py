@@ -63,3 +63,58 @@ def test_missing_recipe_file(tmp_path):
 def test_digest_ignores_where_a_run_reads_and_writes():
     a = recipe_mod.load(str(RECIPE))
     assert a.digest() == recipe_mod.load(str(RECIPE), output="/elsewhere", input_root="/data", models_dir="/m").digest()
+
+
+# ---------------------------------------------------------------------------- YAML 1.1 booleans
+
+def test_off_on_yes_no_are_strings_in_a_recipe_file(tmp_path):
+    """`line_dedup: off` (the recipe comment offers it) is the string "off", not YAML 1.1's false."""
+    text = RECIPE.read_text().replace("line_dedup: ccnet ", "line_dedup: off   ")
+    assert "line_dedup: off" in text
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    recipe = recipe_mod.load(str(path))
+    assert recipe.sources["commoncrawl"].line_dedup == "off"
+    assert recipe.sources["commoncrawl"].languages == ["en"]
+
+
+@pytest.mark.parametrize("value", ["off", "c4", "ccnet"])
+def test_off_is_a_string_through_set(value):
+    recipe = recipe_mod.load(str(RECIPE), [f"sources.commoncrawl.line_dedup={value}"])
+    assert recipe.sources["commoncrawl"].line_dedup == value
+
+
+def test_yes_no_on_off_stay_strings_in_lists_and_names():
+    recipe = recipe_mod.load(str(RECIPE), ["sources.wikipedia.languages=[no, on, de]", "name=yes"])
+    assert recipe.sources["wikipedia"].languages == ["no", "on", "de"]  # Norwegian is "no"
+    assert recipe.name == "yes"
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("false", False), ("yes", True), ("no", False),
+                                         ("on", True), ("off", False), ("Off", False)])
+def test_bool_keys_still_accept_yes_no_on_off(text, value):
+    assert recipe_mod.load(str(RECIPE), [f"export_jsonl={text}"]).export_jsonl is value
+
+
+def test_yaml_12_core_schema_scalars():
+    from llamacorpus.config import parse_yaml
+
+    assert parse_yaml("[off, on, yes, no, y, n, true, False, ~, null, 017, 0o17, 0x1f, 1e3, .5, 1:30, 1_000]") == \
+        ["off", "on", "yes", "no", "y", "n", True, False, None, None, 17, 15, 31, 1000.0, 0.5, "1:30", "1_000"]
+
+
+# ---------------------------------------------------------------------------- launch-relative paths
+
+def test_launch_relative_paths_become_absolute(tmp_path):
+    from llamacorpus.config import resolve_paths
+
+    recipe = recipe_mod.load(str(RECIPE), ["sources.commoncrawl.lid_model=models/lid.176.bin",
+                                           "tokenizer.model=gs://bucket/tokenizer.model"],
+                             output="out", input_root="tests/fixtures", models_dir="")
+    resolved = resolve_paths(recipe, str(tmp_path))
+    assert resolved.output == str(tmp_path / "out") and resolved.input_root == str(tmp_path / "tests/fixtures")
+    assert resolved.sources["commoncrawl"].lid_model == str(tmp_path / "models/lid.176.bin")
+    assert resolved.models_dir == "" and resolved.tokenizer.model == "gs://bucket/tokenizer.model"
+    assert resolved.sources["c4"].inputs == recipe.sources["c4"].inputs  # globs stay relative to input_root
+    assert resolved.sources["commoncrawl"].perplexity.sp_model == "{lang}.sp.model"  # a name, not a path
+    assert resolved.digest() != recipe.digest() and recipe.output == "out"  # a copy

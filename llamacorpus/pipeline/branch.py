@@ -33,6 +33,8 @@ class Branch:
         self.source, self.batch_size, self.category_fields = source, batch_size, tuple(category_fields)
         self.step_names: list[str] = []
         self.rejected, self.errors, self.measures, self.categories = [], [], [], []
+        self.read: StepOutputs | None = None  # the read step's outputs (records read = all three)
+        self.dead_letters: beam.PCollection | None = None  # every step's errors, once write_source ran
 
     def count_categories(self, docs: beam.PCollection, step: str) -> None:
         """Documents per value of the source's category fields (licence, site...) after ``step``."""
@@ -74,28 +76,31 @@ def build_source(pbegin, source, cfg, ctx: RunContext, paths: list[str]) -> tupl
     """Read ``paths`` with the source's reader and apply its steps; returns the documents and the
     branch holding the side outputs."""
     branch = Branch(source.name, ctx.batch_size, source.category_fields)
-    docs = branch.collect(pbegin | f"{source.name}/read" >> ReadFiles(source.name, source.reader(cfg), paths), "read")
+    branch.read = pbegin | f"{source.name}/read" >> ReadFiles(source.name, source.reader(cfg), paths)
+    docs = branch.collect(branch.read, "read")
     docs = branch.apply(docs, source.steps(cfg, ctx))
     branch.count_categories(docs, "output")
     return docs, branch
 
 
 def write_source(p, name: str, docs: beam.PCollection, branch: Branch, output: str,
-                 export_jsonl: bool = False) -> None:
+                 export_jsonl: bool = False) -> list[beam.PCollection]:
     """Every sink of one source: documents (and the JSONL export), distributions, rejected
-    samples, category counts and dead letters."""
-    docs | f"{name}/write" >> pio.WriteDocuments(output, name)
+    samples, category counts and dead letters. Returns what each sink emits once it is done
+    (the finished-source marker waits for all of them)."""
+    done = [docs | f"{name}/write" >> pio.WriteDocuments(output, name)]
     if export_jsonl:
-        docs | f"{name}/export" >> pio.ExportJsonl(output, name)
+        done.append(docs | f"{name}/export" >> pio.ExportJsonl(output, name))
     lengths = docs | f"{name}/lengths" >> beam.Map(lambda d, n=name: (f"{n}/output/chars", len(d["text"])))
-    ([lengths, *branch.measures] | f"{name}/measures/flatten" >> beam.Flatten()
-     | f"{name}/measures/write" >> WriteDistributions(output, name))
+    done.append([lengths, *branch.measures] | f"{name}/measures/flatten" >> beam.Flatten()
+                | f"{name}/measures/write" >> WriteDistributions(output, name))
     if branch.rejected:
-        (branch.rejected | f"{name}/rejected/flatten" >> beam.Flatten()
-         | f"{name}/rejected/write" >> pio.WriteRejected(output))
+        done.append(branch.rejected | f"{name}/rejected/flatten" >> beam.Flatten()
+                    | f"{name}/rejected/write" >> pio.WriteRejected(output))
     if branch.categories:
-        (branch.categories | f"{name}/categories/flatten" >> beam.Flatten()
-         | f"{name}/categories/write" >> WriteCategories(output, name))
-    errors = (branch.errors | f"{name}/errors/flatten" >> beam.Flatten()) if branch.errors else \
+        done.append(branch.categories | f"{name}/categories/flatten" >> beam.Flatten()
+                    | f"{name}/categories/write" >> WriteCategories(output, name))
+    branch.dead_letters = (branch.errors | f"{name}/errors/flatten" >> beam.Flatten()) if branch.errors else \
         (p | f"{name}/errors/none" >> beam.Create([]))
-    errors | f"{name}/errors/write" >> pio.WriteErrors(output, name)
+    done.append(branch.dead_letters | f"{name}/errors/write" >> pio.WriteErrors(output, name))
+    return done

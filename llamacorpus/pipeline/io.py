@@ -111,6 +111,16 @@ def read_jsonl_dir(directory: str) -> list[dict]:
 
 # ---------------------------------------------------------------------------- finished-source markers
 
+#: how many of a failed source's errors its message quotes
+FIRST_ERRORS = 5
+#: the text that starts a failed source's message, however the runner wraps the exception
+FAILED = "llamacorpus: source failed:"
+
+
+class SourceFailed(RuntimeError):
+    """A source with no readable input, or more errors than ``max_error_fraction`` allows."""
+
+
 def read_marker(output: str, source: str) -> dict | None:
     try:
         return fileio.read_json(Layout(output).marker(source))
@@ -122,7 +132,97 @@ def write_marker(output: str, source: str, fingerprint: str, extra: dict | None 
     fileio.write_json(Layout(output).marker(source), {"fingerprint": fingerprint, **(extra or {})})
 
 
+def failure(source: str, records: int, errors: int, max_error_fraction: float, files: int,
+            first_errors: list[dict]) -> str | None:
+    """Why a source's output must not be marked finished, or None: no record read from any of
+    its files, or errors (read and step errors) above ``max_error_fraction`` of the records read."""
+    if records and errors / records <= max_error_fraction:
+        return None
+    why = (f"no record could be read from its {files} input file(s)" if not records else
+           f"{errors} of its {records} records read are errors ({errors / records:.0%}, more than "
+           f"max_error_fraction {max_error_fraction:g})")
+    quoted = "; ".join(" ".join(f"{e.get('kind')} at {e.get('location')}: {e.get('message', '')[:200]}".split())
+                       for e in first_errors[:FIRST_ERRORS])
+    return f"{FAILED} {source}: {why}; no marker written. First errors: {quoted or '-'}"
+
+
+def failure_messages(text: str) -> list[str]:
+    """The failed-source messages inside a runner's error text (each once, in order)."""
+    found = []
+    for line in text.splitlines():
+        if FAILED in line:
+            message = line[line.index(FAILED) + len(FAILED):].split(" [while running")[0].strip()
+            for tail in ("')", '")', "'", '"'):  # the closing quote of a repr around the message
+                if message.endswith(tail) and message.count(tail[0]) % 2:
+                    message = message[:-len(tail)]
+                    break
+            if message not in found:
+                found.append(message)
+    return found
+
+
+class WriteMarker(beam.DoFn):
+    """Writes a source's ``_SUCCESS`` marker inside the graph, as soon as everything the source
+    writes is final: its side inputs are the counts the decision needs and what each of the
+    source's sinks emits when done. A source that :func:`failure` refuses raises
+    :class:`SourceFailed`, which fails the run; no marker is written for it."""
+
+    def __init__(self, output: str, source: str, record: dict, max_error_fraction: float, files: int):
+        self.output, self.source, self.record = output, source, record
+        self.max_error_fraction, self.files = max_error_fraction, files
+
+    def process(self, _, records: int, errors: int, documents: int, first_errors: list, *done):
+        problem = failure(self.source, records, errors, self.max_error_fraction, self.files,
+                          sorted(first_errors, key=error_order))
+        if problem:
+            raise SourceFailed(problem)
+        write_marker(self.output, self.source, self.record["fingerprint"],
+                     {**{k: v for k, v in self.record.items() if k != "fingerprint"},
+                      "documents": documents, "records_read": records, "errors": errors})
+        yield self.source
+
+
+def error_order(record: dict) -> tuple:
+    return str(record.get("location", "")), str(record.get("kind", "")), str(record.get("message", ""))
+
+
+class MarkFinished(beam.PTransform):
+    """``<output>/documents/<source>/_SUCCESS`` once ``done`` (what the source's sinks emit when
+    finished) is complete; counts records read (the read step's documents, drops and errors),
+    errors of every step and documents written, and fails the run for a source :func:`failure`
+    refuses."""
+
+    def __init__(self, output: str, source: str, record: dict, max_error_fraction: float, files: int,
+                 read_outputs: list, dead_letters, documents, done: list):
+        super().__init__()
+        self.args = output, source, record, max_error_fraction, files
+        self.read_outputs, self.dead_letters, self.documents, self.done = read_outputs, dead_letters, documents, done
+
+    def expand(self, pbegin):
+        count = beam.combiners.Count.Globally
+        records = self.read_outputs | "Read/Flatten" >> beam.Flatten() | "Read/Count" >> count()
+        errors = self.dead_letters | "Errors/Count" >> count()
+        first = self.dead_letters | "Errors/First" >> beam.combiners.Top.Of(
+            FIRST_ERRORS, key=error_order, reverse=True)
+        documents = self.documents | "Documents/Count" >> count()
+        sides = [beam.pvalue.AsSingleton(c) for c in (records, errors, documents, first)]
+        return (pbegin | "Start" >> beam.Create([None])
+                | "Write" >> beam.ParDo(WriteMarker(*self.args), *sides,
+                                        *[beam.pvalue.AsList(d) for d in self.done]))
+
+
 def clear_source_outputs(output: str, source: str) -> None:
-    """Remove a source's earlier documents, rejected samples and errors before it is rebuilt."""
-    for directory in Layout(output).source_outputs(source):
+    """Remove a source's earlier documents (its marker first), rejected samples, errors and
+    statistics before it is rebuilt."""
+    layout = Layout(output)
+    stats = [layout.marker(source), layout.source_stats(source), layout.distributions(source),
+             layout.categories(source)]
+    fileio.delete([path for path in stats if fileio.exists(path)])
+    for directory in layout.source_outputs(source):
         fileio.delete(fileio.match_paths(f"{directory}/*"))
+
+
+def remove_leftovers(output: str) -> list[str]:
+    """Delete the ``beam-temp-*`` folders a killed run left in the output (Beam's file sinks write
+    there before renaming); returns them."""
+    return fileio.delete_dirs(output, "beam-temp-*")

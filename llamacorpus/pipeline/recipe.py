@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from llamacorpus import sources as source_registry
-from llamacorpus.config import ConfigError, Section, build, field, load_yaml, to_dict
+from llamacorpus.config import ConfigError, FilePath, Section, build, field, load_yaml, to_dict
 from llamacorpus.tokenize.mixture import MixtureConfig
 from llamacorpus.tokenize.shards import ShardsConfig
 from llamacorpus.tokenize.train import TokenizerConfig
@@ -27,10 +27,10 @@ class Recipe(Section):
     name: str = "recipe"
     description: str = ""
     #: relative input globs are resolved against it
-    input_root: str = "."
-    output: str = "out"
+    input_root: FilePath = "."
+    output: FilePath = "out"
     #: learnt artifacts (language models, classifiers, tokenizer); "" = <output>/models
-    models_dir: str = ""
+    models_dir: FilePath = ""
     #: sources a run builds when --sources is not given (default: all configured)
     run: list[str] = field([])
     sources: dict[str, Any] = field({})
@@ -43,6 +43,9 @@ class Recipe(Section):
     batch_size: int = 64
     #: export <output>/jsonl/<source>/*.jsonl.zst in RedPajama's {"text","meta"} layout
     export_jsonl: bool = False
+    #: a source whose errors (read and step errors over records read) exceed this fraction, or
+    #: that reads no record at all, fails the run and gets no finished-source marker
+    max_error_fraction: float = 0.5
 
     def check(self):
         for name in self.sources:
@@ -50,6 +53,7 @@ class Recipe(Section):
         for name in self.run:
             self.require(name in self.sources, "run", f"source {name!r} has no section under sources")
         self.require(self.batch_size > 0, "batch_size", "must be > 0")
+        self.require(0.0 <= self.max_error_fraction <= 1.0, "max_error_fraction", "must be between 0 and 1")
 
     @property
     def layout(self) -> Layout:

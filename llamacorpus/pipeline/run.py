@@ -1,5 +1,11 @@
-"""One pipeline run: load and validate the recipe, check every input, build the graph, run it,
-then write the statistics (run.json, per-source table) and the report."""
+"""One pipeline run: parse the flags strictly, load and validate the recipe, make its local paths
+absolute, check the output and the runner's options and every input, build the graph, run it, then
+write the statistics (run.json, per-source table) and the report.
+
+Everything that can be wrong before Beam starts is an ``error: ...`` line and exit 2; a source
+that fails inside the run (no readable input, too many errors) is an ``error: ...`` line naming
+it and exit 1.
+"""
 from __future__ import annotations
 
 import datetime
@@ -9,8 +15,8 @@ import time
 
 import apache_beam as beam
 
-from llamacorpus import __version__
-from llamacorpus.config import ConfigError
+from llamacorpus import __version__, fileio
+from llamacorpus.config import ConfigError, resolve_paths
 from llamacorpus.fileio import InputError
 from llamacorpus.pipeline import graph, options, stats
 from llamacorpus.pipeline import io as pio
@@ -22,9 +28,13 @@ log = logging.getLogger("llamacorpus")
 
 
 def load_run(argv: list[str]):
-    """Parse flags, load the recipe and check the inputs: everything that can fail before Beam."""
+    """Parse flags, load the recipe, check the output, the runner's options and the inputs:
+    everything that can fail before Beam. Warnings (what would cost, not fail) go to stderr."""
     args, beam_args = options.parse(argv)
-    recipe = recipe_mod.load(args.recipe, args.overrides, **options.named_overrides(args))
+    recipe = resolve_paths(recipe_mod.load(args.recipe, args.overrides, **options.named_overrides(args)))
+    for warning in options.preflight(options.pipeline_options(beam_args), recipe.output, recipe.models_dir,
+                                     recipe.input_root):
+        print(f"warning: {warning}", file=sys.stderr)
     names = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else recipe.selected_sources()
     for name in names:
         if name not in recipe.sources:
@@ -50,24 +60,44 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def execute(args, beam_args, recipe, names, ctx, inputs) -> dict | None:
+    """Build and run the graph; the run's dict (run.json), or None when a source failed."""
     opts = options.pipeline_options(beam_args, dry_run=args.dry_run)
     p = beam.Pipeline(runner=options.make_runner(opts), options=opts)
-    info = graph.build(p, recipe, names, ctx, inputs, args.stages, overwrite=args.overwrite)
+    info = graph.build(p, recipe, names, ctx, inputs, args.stages, overwrite=args.overwrite,
+                       verify_inputs=args.verify_inputs)
     runner = options.runner_name(opts)
     if args.dry_run:
         return dry_run(p, opts, info, runner)
+    leftovers = pio.remove_leftovers(ctx.output)
+    if leftovers:
+        log.info("removed %d beam-temp folder(s) a killed run left in %s", len(leftovers), ctx.output)
     for name in info.built:
         pio.clear_source_outputs(ctx.output, name)
     started = time.time()
-    result = p.run()
-    result.wait_until_finish()
+    try:
+        result = p.run()
+        state = result.wait_until_finish()
+    except Exception as exc:  # noqa: BLE001 - a failed source is reported by name; anything else re-raised
+        failed = pio.failure_messages(str(exc))
+        if not failed:
+            raise
+        for message in failed:
+            print(f"error: source {message}", file=sys.stderr)
+        return None
+    if state is not None and str(state).rsplit(".", 1)[-1] != "DONE":
+        print(f"error: the pipeline ended in state {state}", file=sys.stderr)
+        return None
     finished = time.time()
     counters = stats.query_counters(result)
     for name in info.built:
-        source_stats = stats.source_stats(counters, name, info.step_order[name])
-        stats.write_source_stats(ctx.output, name, source_stats)
-        pio.write_marker(ctx.output, name, info.fingerprints[name],
-                         {"documents": source_stats["documents_out"], "version": __version__})
+        stats.write_source_stats(ctx.output, name, stats.source_stats(counters, name, info.step_order[name]))
+    without_stats = [name for name in info.reused if not fileio.exists(ctx.layout.source_stats(name))]
+    for name in without_stats:
+        marker = pio.read_marker(ctx.output, name) or {}
+        print(f"warning: {name}: reused (its documents are complete: {marker.get('documents', '?')} documents), "
+              f"but its statistics are missing: the run that built it ended before writing them, so it has no "
+              f"row in the table and run.json. Remove {ctx.layout.marker(name)} to rebuild it with them.",
+              file=sys.stderr)
     run_info = {
         "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(),
         "seconds": round(finished - started, 3),
@@ -75,6 +105,9 @@ def execute(args, beam_args, recipe, names, ctx, inputs) -> dict | None:
         "version": __version__,
         "sources_built": info.built,
         "sources_reused": info.reused,
+        "rebuilt_because": info.reasons,
+        "sources_without_stats": without_stats,
+        "verify_inputs": args.verify_inputs,
         "stages": args.stages,
     }
     run = stats.build_run_json(ctx.output, names, recipe.to_dict(), recipe.digest(), run_info)

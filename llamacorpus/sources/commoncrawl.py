@@ -53,7 +53,7 @@ import zlib
 from typing import IO, Iterator, Literal, NamedTuple
 
 from llamacorpus import fileio
-from llamacorpus.config import field
+from llamacorpus.config import FilePath, field
 from llamacorpus.document import make_document
 from llamacorpus.sources import wikipedia
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
@@ -93,7 +93,7 @@ class CommonCrawlConfig(SourceConfig):
     languages: list[str] = field(["en"])
     language_threshold: float = 0.5
     #: fastText language-ID model; "" = the bundled lid.176.ftz
-    lid_model: str = ""
+    lid_model: FilePath = ""
     perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 

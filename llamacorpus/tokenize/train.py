@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 import sentencepiece as spm
 
 from llamacorpus import fileio
-from llamacorpus.config import ConfigError, Section, add_recipe_arguments, build, field, load_yaml
+from llamacorpus.config import ConfigError, FilePath, Section, add_recipe_arguments, build, field, load_yaml
 from llamacorpus.document import SOURCES, stable_hash, unit_interval
 from llamacorpus.layout import Layout
 from llamacorpus.parquet import read_documents
@@ -56,7 +56,7 @@ _TOO_HIGH = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a
 @dataclasses.dataclass
 class TokenizerConfig(Section):
     #: an existing SentencePiece model to use instead of training one
-    model: str = ""
+    model: FilePath = ""
     model_type: str = "bpe"
     vocab_size: int = 32000
     split_digits: bool = True

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llamacorpus import fileio
-from llamacorpus.config import Section, field
+from llamacorpus.config import FilePath, Section, field
 from llamacorpus.document import Document
 from llamacorpus.steps import Filter
 
@@ -91,7 +91,7 @@ class CodeHeuristicsConfig(Section):
     min_alnum_fraction: float = 0.25
     min_alpha_per_token: float = 1.5
     #: SentencePiece model for alpha_per_token; "" = the bundled code_bpe_16k.model
-    tokenizer_model: str = ""
+    tokenizer_model: FilePath = ""
 
     def check(self):
         self.require(bool(self.extensions), "extensions", "must list at least one extension or file name")

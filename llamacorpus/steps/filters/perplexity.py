@@ -40,7 +40,7 @@ from apache_beam.utils import shared
 
 from llamacorpus import fileio
 from llamacorpus.steps.adapter import GlobalStep
-from llamacorpus.config import Section, field
+from llamacorpus.config import FilePath, Section, field
 from llamacorpus.layout import Layout
 from llamacorpus.document import with_meta
 from llamacorpus.steps.normalize import normalize
@@ -57,7 +57,7 @@ QUANTILES = 101  # every integer percentile
 class PerplexityConfig(Section):
     enabled: bool = True
     #: directory of the models ("" = <recipe models_dir>/lm, where `llamacorpus train-lm` writes)
-    models_dir: str = ""
+    models_dir: FilePath = ""
     #: languages to score; [] = every language that has both model files in models_dir
     languages: list[str] = field([])
     #: file names in models_dir ({lang} is replaced); CCNet's names by default

@@ -58,7 +58,7 @@ import apache_beam as beam
 
 from llamacorpus import fileio
 from llamacorpus.steps.adapter import MEASURES, GlobalStep, StepCounters, StepOutputs
-from llamacorpus.config import Section, field
+from llamacorpus.config import FilePath, Section, field
 from llamacorpus.layout import Layout
 from llamacorpus.document import stable_hash, unit_interval
 from llamacorpus.steps.normalize import normalize
@@ -80,7 +80,7 @@ URL, DOMAIN = "url", "domain"
 class ClassifierConfig(Section):
     enabled: bool = True
     #: a trained fastText model (.bin/.ftz, local or gs://) to apply instead of training one
-    model: str = ""
+    model: FilePath = ""
     #: keep pages whose wiki_prob is at least this (RedPajama: 0.25)
     threshold: float = 0.25
     #: Wikipedia dumps whose references are the positives ([] = the recipe's sources.wikipedia.inputs)
