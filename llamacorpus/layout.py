@@ -4,6 +4,8 @@ Every path under a run's output (local or ``gs://``) comes from a :class:`Layout
 builds one by hand::
 
     OUT/documents/<source>/part-*.parquet, _SUCCESS   documents and the finished-source marker
+    OUT/documents/README.md                             the dataset card (one config per source)
+    OUT/samples/<source>/kept.jsonl                     a sample of kept documents
     OUT/jsonl/<source>/part-*.jsonl.zst                 the RedPajama-layout export
     OUT/rejected/<source>/<reason>.jsonl                samples of dropped documents
     OUT/errors/<source>/errors-*.jsonl                  dead letters
@@ -21,6 +23,7 @@ import dataclasses
 
 SUCCESS = "_SUCCESS"
 REPORT = "report.html"
+CARD = "README.md"
 
 
 def _join(*parts: str) -> str:
@@ -40,10 +43,26 @@ class Layout:
 
     # documents and what goes with them, per source
     def documents(self, source: str) -> str:
-        return _join(self.root, "documents", source)
+        return _join(self.documents_root, source)
 
     def marker(self, source: str) -> str:
         return _join(self.documents(source), SUCCESS)
+
+    @property
+    def documents_root(self) -> str:
+        return _join(self.root, "documents")
+
+    @property
+    def dataset_card(self) -> str:
+        """The Hugging Face dataset card of the documents (``documents/README.md``)."""
+        return _join(self.documents_root, CARD)
+
+    def samples(self, source: str) -> str:
+        return _join(self.root, "samples", source)
+
+    def kept_samples(self, source: str) -> str:
+        """A deterministic sample of the source's kept documents."""
+        return _join(self.samples(source), "kept.jsonl")
 
     def jsonl(self, source: str) -> str:
         return _join(self.root, "jsonl", source)
@@ -57,7 +76,8 @@ class Layout:
 
     def source_outputs(self, source: str) -> tuple[str, ...]:
         """The directories a rebuilt source replaces."""
-        return self.documents(source), self.rejected(source), self.errors(source), self.jsonl(source)
+        return (self.documents(source), self.rejected(source), self.errors(source), self.jsonl(source),
+                self.samples(source))
 
     # statistics
     @property

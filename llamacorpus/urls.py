@@ -1,5 +1,8 @@
 """URL normalisation shared by URL dedup, reference-URL matching and domain tags.
 
+``registered_domain`` is the host's domain as registered, by the Public Suffix List's ICANN section
+(``news.bbc.co.uk`` -> ``bbc.co.uk``): what per-domain counts group by, as Dolma's do.
+
 ``normalize_url`` maps the spellings of one page to one key: scheme and host lower-cased,
 ``www.`` and default ports dropped, fragment removed, percent-encoding made canonical, a
 trailing slash removed from the path, and query parameters sorted with tracking parameters
@@ -7,6 +10,8 @@ trailing slash removed from the path, and query parameters sorted with tracking 
 """
 from __future__ import annotations
 
+import functools
+import ipaddress
 import urllib.parse
 
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_ga", "yclid", "igshid"})
@@ -52,3 +57,24 @@ def domain(url: str) -> str:
         return ""
     host = host.lower().rstrip(".")
     return host[4:] if host.startswith("www.") else host
+
+
+@functools.lru_cache(maxsize=1)
+def _public_suffixes():
+    from publicsuffixlist import PublicSuffixList  # the list ships inside the package: no download
+
+    return PublicSuffixList(only_icann=True)
+
+
+def registered_domain(url: str) -> str:
+    """The registered domain of ``url``'s host (eTLD+1: ``bbc.co.uk`` for ``news.bbc.co.uk``); the
+    host itself for an IP address or a host that is a public suffix; "" without a host."""
+    host = domain(url)
+    if not host:
+        return ""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    return _public_suffixes().privatesuffix(host) or host

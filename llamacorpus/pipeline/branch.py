@@ -12,15 +12,14 @@ from __future__ import annotations
 import apache_beam as beam
 
 from llamacorpus.pipeline import io as pio
-from llamacorpus.pipeline.stats import WriteCategories, WriteDistributions
+from llamacorpus.pipeline.stats import WriteCategories, WriteDistributions, category_value
 from llamacorpus.steps import Filter, Mapper, RunContext, Step
 from llamacorpus.steps.adapter import ApplySteps, GlobalStep, ReadFiles, StepOutputs
 
 
 def category_keys(doc: dict, source: str, step: str, fields: tuple[str, ...]):
     for field_name in fields:
-        value = doc["meta"].get(field_name)
-        yield f"{source}/{step}/{field_name}", "none" if value is None else str(value)
+        yield f"{source}/{step}/{field_name}", category_value(doc["meta"], field_name)
 
 
 class Branch:
@@ -47,6 +46,8 @@ class Branch:
             self.step_names.append(name)
         if name == "read":
             self.count_categories(outputs.documents, "read")
+            self.measures.append(outputs.documents | f"{self.source}/input/lengths" >> beam.Map(
+                lambda d, n=self.source: (f"{n}/input/chars", len(d["text"]))))
         for bucket, pcoll in ((self.rejected, outputs.rejected), (self.errors, outputs.errors),
                               (self.measures, outputs.measures)):
             if pcoll is not None:
@@ -85,10 +86,11 @@ def build_source(pbegin, source, cfg, ctx: RunContext, paths: list[str]) -> tupl
 
 def write_source(p, name: str, docs: beam.PCollection, branch: Branch, output: str,
                  export_jsonl: bool = False) -> list[beam.PCollection]:
-    """Every sink of one source: documents (and the JSONL export), distributions, rejected
-    samples, category counts and dead letters. Returns what each sink emits once it is done
-    (the finished-source marker waits for all of them)."""
-    done = [docs | f"{name}/write" >> pio.WriteDocuments(output, name)]
+    """Every sink of one source: documents (and the JSONL export), distributions, kept and
+    rejected samples, category counts and dead letters. Returns what each sink emits once it is
+    done (the finished-source marker waits for all of them)."""
+    done = [docs | f"{name}/write" >> pio.WriteDocuments(output, name),
+            docs | f"{name}/kept_samples" >> pio.WriteKeptSamples(output)]
     if export_jsonl:
         done.append(docs | f"{name}/export" >> pio.ExportJsonl(output, name))
     lengths = docs | f"{name}/lengths" >> beam.Map(lambda d, n=name: (f"{n}/output/chars", len(d["text"])))

@@ -18,7 +18,7 @@ import apache_beam as beam
 from llamacorpus import __version__, fileio
 from llamacorpus.config import ConfigError, resolve_paths
 from llamacorpus.fileio import InputError
-from llamacorpus.pipeline import graph, options, stats
+from llamacorpus.pipeline import card, graph, options, stats
 from llamacorpus.pipeline import io as pio
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.base import RunContext
@@ -112,7 +112,8 @@ def execute(args, beam_args, recipe, names, ctx, inputs) -> dict | None:
     }
     run = stats.build_run_json(ctx.output, names, recipe.to_dict(), recipe.digest(), run_info)
     path = stats.write_run_json(ctx.output, run)
-    print(stats.format_table(run))
+    card.write_card(ctx.output, run)
+    print(stats.format_table(run, color=sys.stdout.isatty()))
     if run["mixture"] and "mix" in args.stages:
         print(format_mixture(run["mixture"]))
     print(f"statistics: {path}")

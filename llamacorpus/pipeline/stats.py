@@ -2,15 +2,23 @@
 ``<output>/stats/run.json`` + per-source table that end every run.
 
 Distributions: every measure ``("<source>/<step>/<field>", value)`` is combined per key into a
-:class:`Distribution` (count, sum, min, max and a sparse histogram over fixed, mergeable
-buckets) and into 101 approximate quantiles. Both are computed by Beam combiners, so they work
-the same on Dataflow; the result lands in ``<output>/stats/distributions.json``.
+distribution (count, sum, min, max and a sparse histogram over fixed, mergeable buckets) and into
+101 approximate quantiles. A step's measures come keyed by the document's outcome
+(``<field>@kept``, ``@dropped``: :func:`llamacorpus.steps.adapter.measure_key`): the distribution
+of the field is over all of them, and ``by_outcome`` holds one per outcome (without quantiles).
+All are Beam combiners, so they work the same on Dataflow; the result lands in
+``<output>/stats/distributions/<group>.json``.
+
+Categories: documents per value of a source's category fields (``Source.category_fields``: meta
+fields, or the derived ``domain``, the registered domain of ``meta.url``), at most
+:data:`MAX_CATEGORY_VALUES` values per key, the rest summed under ``(other)``.
 
 Histogram buckets: :mod:`llamacorpus.histogram`.
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import math
 from typing import Any, Iterable
@@ -18,12 +26,18 @@ from typing import Any, Iterable
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
-from llamacorpus import fileio
+from llamacorpus import fileio, urls
 from llamacorpus.layout import Layout
 from llamacorpus.histogram import bucket_edges, bucket_of
-from llamacorpus.steps.adapter import NAMESPACE
+from llamacorpus.report import data as report_data
+from llamacorpus.report import text as report_text
+from llamacorpus.steps.adapter import NAMESPACE, OUTCOME_SEP
 
 QUANTILES = 101
+MAX_CATEGORY_VALUES = 1000
+OTHER = "(other)"
+#: category fields computed from a document's meta rather than read from it
+DERIVED_CATEGORIES = {"domain": lambda meta: urls.registered_domain(str(meta.get("url") or ""))}
 
 
 class DistributionFn(beam.CombineFn):
@@ -69,11 +83,17 @@ class WriteDistributions(beam.PTransform):
         self.path = Layout(output).distributions(group)
 
     def expand(self, measures):
-        dists = measures | "Distribution" >> beam.CombinePerKey(DistributionFn())
-        quants = measures | "Quantiles" >> beam.ApproximateQuantiles.PerKey(QUANTILES)
-        return ({"d": dists, "q": quants}
+        whole = measures | "Whole" >> beam.Map(lambda kv: (kv[0].split(OUTCOME_SEP, 1)[0], kv[1]))
+        dists = whole | "Distribution" >> beam.CombinePerKey(DistributionFn())
+        quants = whole | "Quantiles" >> beam.ApproximateQuantiles.PerKey(QUANTILES)
+        outcomes = (measures
+                    | "WithOutcome" >> beam.Filter(lambda kv: OUTCOME_SEP in kv[0])
+                    | "ByOutcome" >> beam.CombinePerKey(DistributionFn())
+                    | "OutcomeKey" >> beam.Map(lambda kv: (kv[0].split(OUTCOME_SEP, 1)[0],
+                                                           (kv[0].split(OUTCOME_SEP, 1)[1], kv[1]))))
+        return ({"d": dists, "q": quants, "o": outcomes}
                 | "Join" >> beam.CoGroupByKey()
-                | "Merge" >> beam.Map(lambda kv: (kv[0], {**kv[1]["d"][0], "quantiles": list(kv[1]["q"][0])}))
+                | "Merge" >> beam.Map(merge_distribution)
                 | "All" >> beam.combiners.ToDict()
                 | "Write" >> beam.Map(self._write))
 
@@ -82,25 +102,55 @@ class WriteDistributions(beam.PTransform):
         return len(table)
 
 
+def merge_distribution(element) -> tuple[str, dict]:
+    key, parts = element
+    out = {**parts["d"][0], "quantiles": list(parts["q"][0])}
+    if parts["o"]:
+        out["by_outcome"] = dict(sorted(parts["o"]))
+    return key, out
+
+
+def category_value(meta: dict, field: str) -> str:
+    """The category of a document for ``field``: its meta value (or the derived one), "none" when absent."""
+    derive = DERIVED_CATEGORIES.get(field)
+    value = derive(meta) if derive else meta.get(field)
+    return "none" if value is None or value == "" else str(value)
+
+
 class WriteCategories(beam.PTransform):
     """("<source>/<step>/<field>", value) per document -> ``<output>/stats/categories/<source>.json``
-    ({key: {value: documents}})."""
+    ({key: {value: documents}}, largest first; past :data:`MAX_CATEGORY_VALUES` values the rest are
+    summed under :data:`OTHER`, so a category of millions of domains stays small)."""
 
-    def __init__(self, output: str, group: str):
+    def __init__(self, output: str, group: str, max_values: int = MAX_CATEGORY_VALUES):
         super().__init__()
-        self.path = Layout(output).categories(group)
+        self.path, self.max_values = Layout(output).categories(group), max_values
 
     def expand(self, keys):
-        return (keys
-                | "Count" >> beam.combiners.Count.PerElement()
+        per_value = (keys
+                     | "Count" >> beam.combiners.Count.PerElement()
+                     | "ByKey" >> beam.Map(lambda kv: (kv[0][0], (kv[1], kv[0][1]))))
+        top = per_value | "Top" >> beam.combiners.Top.PerKey(self.max_values)
+        documents = (per_value | "N" >> beam.Map(lambda kv: (kv[0], kv[1][0]))
+                     | "Documents" >> beam.CombinePerKey(sum))
+        return ({"top": top, "documents": documents}
+                | "Join" >> beam.CoGroupByKey()
+                | "Table" >> beam.Map(self._column)
                 | "All" >> beam.combiners.ToList()
                 | "Write" >> beam.Map(self._write))
 
-    def _write(self, counts):
-        table: dict[str, dict[str, int]] = {}
-        for (key, value), n in counts:
-            table.setdefault(key, {})[value] = n
-        table = {k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in sorted(table.items())}
+    @staticmethod
+    def _column(element) -> tuple[str, dict[str, int]]:
+        key, parts = element
+        counts = {value: n for n, value in parts["top"][0]}
+        counts = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        rest = parts["documents"][0] - sum(counts.values())
+        if rest:
+            counts[OTHER] = rest
+        return key, counts
+
+    def _write(self, columns):
+        table = dict(sorted(columns))
         fileio.atomic_write(self.path, json.dumps(table, indent=1))
         return len(table)
 
@@ -195,14 +245,16 @@ def write_source_stats(output: str, source: str, stats: dict) -> None:
 
 
 def build_run_json(output: str, sources: Iterable[str], recipe: dict, recipe_hash: str, run_info: dict) -> dict:
-    """Gather the per-source stats files, distributions and mixture of a run into one dict."""
+    """Gather the per-source stats files, distributions and mixture of a run into one dict, with
+    its ``warnings`` (a planned source absent from the shards or off target, an untrained model:
+    :func:`llamacorpus.report.data.warnings`)."""
     layout = Layout(output)
     per_source = {}
     for s in sources:
         data = fileio.read_json(layout.source_stats(s))
         if data is not None:
             per_source[s] = data
-    return {
+    run = {
         "run": run_info,
         "recipe_hash": recipe_hash,
         "recipe": recipe,
@@ -215,6 +267,8 @@ def build_run_json(output: str, sources: Iterable[str], recipe: dict, recipe_has
         "mixture": fileio.read_json(layout.stats("mixture")) or {},
         "step_reports": step_reports(output),
     }
+    run["warnings"] = [dataclasses.asdict(w) for w in report_data.warnings(run)]
+    return run
 
 
 def merged(paths: Iterable[str]) -> dict:
@@ -245,26 +299,7 @@ def write_run_json(output: str, run: dict) -> str:
     return path
 
 
-def _human(n: float) -> str:
-    for unit in ("", "k", "M", "G", "T"):
-        if abs(n) < 1000:
-            return f"{n:.0f}{unit}" if unit == "" else f"{n:.1f}{unit}"
-        n /= 1000
-    return f"{n:.1f}P"
-
-
-def format_table(run: dict) -> str:
-    """The per-source table printed at the end of a run."""
-    header = ("source", "read", "docs out", "kept %", "chars in", "chars out", "errors", "top drop reasons")
-    rows = []
-    for name, s in run["sources"].items():
-        kept = 100.0 * s["documents_out"] / s["documents_in"] if s["documents_in"] else 0.0
-        top = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:3]
-        rows.append((name, str(s["records_read"]), str(s["documents_out"]), f"{kept:.1f}",
-                     _human(s["chars_in"]), _human(s["chars_out"]), str(sum(s["errors"].values())),
-                     ", ".join(f"{k}={v}" for k, v in top) or "-"))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
+def format_table(run: dict, color: bool = False) -> str:
+    """The per-source table printed at the end of a run, with its warnings: the table
+    ``llamacorpus stats`` prints (:func:`llamacorpus.report.text.format_sources`)."""
+    return report_text.format_sources(run, color)

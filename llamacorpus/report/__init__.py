@@ -3,11 +3,12 @@
 
 Everything comes from what the run wrote (``stats/run.json``: counters, the distributions computed
 in the graph by Beam combiners, the mixture, the step reports), plus a few sampled dropped
-documents from ``rejected/`` and failed inputs from ``errors/``. The corpus itself is never
-re-read, so the report is the same after a Dataflow run; files are read through Beam's
-FileSystems, so ``gs://`` outputs work as local ones.
+documents from ``rejected/``, sampled kept documents from ``samples/`` and failed inputs from
+``errors/``. The corpus itself is never re-read, so the report is the same after a Dataflow run;
+files are read through Beam's FileSystems, so ``gs://`` outputs work as local ones.
 
-The figures: :mod:`.data`; the page: :mod:`.page`; the plots: :mod:`.plots`.
+The figures: :mod:`.data`; the page: :mod:`.page`; the plots: :mod:`.plots`; the printed tables:
+:mod:`.text`.
 """
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ import sys
 from typing import Iterator
 
 from llamacorpus import fileio
-from llamacorpus.report import data as rd
-from llamacorpus.report import page as report_html
+from llamacorpus.report.text import format_sources, format_text  # noqa: F401 - the printed tables
 from llamacorpus.layout import Layout
 
 SAMPLES_PER_REASON = 3
@@ -42,18 +42,25 @@ def _records(path: str) -> Iterator[dict]:
                 continue
 
 
+def _first(path: str, n: int) -> list[dict]:
+    records: list[dict] = []
+    for record in _records(path):
+        if len(records) >= n:
+            break
+        records.append(record)
+    return records
+
+
 def load_rejected(output: str, source: str, per_reason: int) -> dict[str, list[dict]]:
     """reason -> the first ``per_reason`` sampled dropped documents of ``rejected/<source>/<reason>.jsonl``."""
-    out = {}
-    for path in fileio.match_paths(f"{Layout(output).rejected(source)}/*.jsonl"):
-        reason = path.rsplit("/", 1)[-1][: -len(".jsonl")]
-        records = []
-        for record in _records(path):
-            records.append(record)
-            if len(records) >= per_reason:
-                break
-        out[reason] = records
-    return out
+    return {path.rsplit("/", 1)[-1][: -len(".jsonl")]: _first(path, per_reason)
+            for path in fileio.match_paths(f"{Layout(output).rejected(source)}/*.jsonl")}
+
+
+def load_kept(output: str, source: str, n: int) -> list[dict]:
+    """The first ``n`` sampled kept documents of ``samples/<source>/kept.jsonl`` ([] when absent)."""
+    path = Layout(output).kept_samples(source)
+    return _first(path, n) if fileio.exists(path) else []
 
 
 def load_errors(output: str, source: str, kinds: set[str], per_kind: int) -> dict[str, list[dict]]:
@@ -74,13 +81,16 @@ def load_errors(output: str, source: str, kinds: set[str], per_kind: int) -> dic
 
 
 def build_html(output: str, run: dict | None = None, per_reason: int = SAMPLES_PER_REASON) -> str:
+    from llamacorpus.report import page as report_html  # matplotlib loads here, not on import
+
     run = load_run(output) if run is None else run
-    samples, errors = {}, {}
+    samples, errors, kept = {}, {}, {}
     for source, s in run.get("sources", {}).items():
         samples[source] = load_rejected(output, source, per_reason)
+        kept[source] = load_kept(output, source, per_reason)
         kinds = {k.partition(":")[2] for k in s.get("errors", {})}
         errors[source] = load_errors(output, source, kinds, per_reason)
-    return report_html.page(run, output.rstrip("/"), samples, errors, per_reason)
+    return report_html.page(run, output.rstrip("/"), samples, errors, per_reason, kept)
 
 
 def write_report(output: str, run: dict | None = None, per_reason: int = SAMPLES_PER_REASON) -> str:
@@ -90,50 +100,12 @@ def write_report(output: str, run: dict | None = None, per_reason: int = SAMPLES
     return path
 
 
-# ---------------------------------------------------------------------------- the printed table
-
-def _table(header: list[str], rows: list[list[str]], text: tuple[int, ...] = (0,)) -> list[str]:
-    """Aligned text columns: those in ``text`` to the left, numbers to the right."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i in text else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-
-    return [fmt(header), "  ".join("-" * w for w in widths), *map(fmt, rows)]
-
-
-def format_text(run: dict) -> str:
-    """Per source: documents, tokens and bytes in and out, mixture shares; then each source's drop
-    funnel by step and reason."""
-    header = ["source", "docs in", "docs out", "kept", "tokens in≈", "tokens out", "bytes in", "bytes out",
-              "errors", "target", "realised"]
-    rows = [[r.source, f"{r.documents_in:,}", f"{r.documents_out:,}", rd.percent(r.kept_fraction),
-             rd.human(r.tokens_in_estimate), rd.human(r.tokens_out), rd.human(r.bytes_in, "B"), rd.human(r.bytes_out, "B"),
-             f"{r.errors:,}", rd.percent(r.target_share), rd.percent(r.realised_share)] for r in rd.source_rows(run)]
-    lines = _table(header, rows)
-    for source in rd.source_names(run):
-        s = run["sources"][source]
-        lines += ["", f"{source}: funnel"]
-        funnel_rows = []
-        for step in rd.funnel(s):
-            dropped = sum(step.dropped.values())
-            errors = sum(step.errors.values())
-            funnel_rows.append([step.step, f"{step.documents_in:,}", f"{step.kept:,}", f"{dropped:,}", f"{errors:,}",
-                                ", ".join(f"{r}={n:,}" for r, n in sorted(step.dropped.items(), key=lambda kv: -kv[1]))
-                                + (("; " if step.dropped else "") + ", ".join(f"error:{k}={n:,}" for k, n in step.errors.items())
-                                   if step.errors else "")])
-        lines += ["  " + line for line in _table(["step", "in", "kept", "dropped", "errors", "reasons"], funnel_rows, (0, 5))]
-    if not (run.get("mixture") or {}).get("sources"):
-        lines += ["", "mixture: not in this run (the mix stage did not run)"]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llamacorpus stats",
                                      description="Print a run's per-source table and write OUTPUT/report.html.")
     parser.add_argument("output", help="the output directory of a run (local or gs://)")
     parser.add_argument("--samples", type=int, default=SAMPLES_PER_REASON,
-                        help="dropped documents shown per reason (default %(default)s)")
+                        help="dropped documents shown per reason, and kept ones per source (default %(default)s)")
     parser.add_argument("--no_html", action="store_true", help="print the table only")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -141,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_text(run))
+    print(format_text(run, color=sys.stdout.isatty()))
     if not args.no_html:
         print(f"report: {write_report(args.output, run, args.samples)}")
     return 0

@@ -5,9 +5,11 @@ What run.json holds and where each section finds it:
 
 * funnel: ``sources.<s>.steps`` (in, kept, dropped per reason, errors per kind, chars, bytes);
 * lengths: the distributions ``<s>/output/chars`` and ``<s>/output/tokens`` (any step's
-  ``chars``/``tokens`` field when ``output`` has none);
+  ``chars``/``tokens`` field when ``output`` has none), beside ``<s>/input/chars`` (the
+  documents as read, before the steps);
 * languages: the per-language outcome counters of the steps (``by_language``);
-* scores: every other distribution ``<s>/<step>/<field>`` with its thresholds
+* scores: every other distribution ``<s>/<step>/<field>``, split by outcome where it has
+  ``by_outcome`` (kept and dropped documents), with its thresholds
   (:func:`thresholds`): for ``perplexity``, a step report of the source (``stats/<name>.json``
   whose ``source`` matches) with ``languages.<lang>.cutoffs`` = [head max, middle max]; a step
   report whose ``source`` and ``step`` match gives ``threshold`` (for its ``measure``, else for
@@ -15,9 +17,13 @@ What run.json holds and where each section finds it:
   ``<f>_threshold``, ``<stem>_threshold`` for ``<stem>_score``/``<stem>_prob`` (0 = off);
 * dedup: steps whose extra counters say lines (``lines_in``, ``lines_removed``...) or whose drop
   reasons say duplicate, and step reports with ``clusters``/``candidate_pairs``;
-* categories (licences, sites, buckets): ``categories.<s>/<step>/<field>`` ({value: documents}),
-  the drop reasons ``<field>=<value>`` and extra counters ``<name>=<value>`` of the steps;
-* mixture: ``mixture`` (the plan rows and, once shards are written, the realised mixture).
+* categories (licences, sites, buckets, registered domains): ``categories.<s>/<step>/<field>``
+  ({value: documents}), the drop reasons ``<field>=<value>`` and extra counters
+  ``<name>=<value>`` of the steps; licence values as SPDX ids (:func:`llamacorpus.licenses.spdx_of`);
+* mixture: ``mixture`` (the plan rows and, once shards are written, the realised mixture), and
+  each planned source's status (:func:`mixture_checks`);
+* warnings (:func:`warnings`): a planned source absent from the shards or off its target, a step
+  report that says ``trained: false`` (the Wikipedia-reference classifier that could not train).
 """
 from __future__ import annotations
 
@@ -25,8 +31,11 @@ import dataclasses
 import math
 from typing import Any, Iterator
 
+import numpy
+
 from llamacorpus.document import SOURCES
 from llamacorpus.histogram import bucket_edges
+from llamacorpus.licenses import spdx_of
 
 LENGTH_FIELDS = ("chars", "tokens")
 DEDUP_WORDS = ("dup",)  # drop reasons and step names that are deduplication
@@ -55,7 +64,12 @@ class SourceRow:
 
     @property
     def kept_fraction(self) -> float | None:
-        return self.documents_out / self.documents_in if self.documents_in else None
+        """Documents out of the records read (what the read step dropped counts as not kept)."""
+        return kept_fraction(self.records_read, self.documents_out)
+
+
+def kept_fraction(records_read: int, documents_out: int) -> float | None:
+    return documents_out / records_read if records_read else None
 
 
 def source_names(run: dict) -> list[str]:
@@ -160,36 +174,54 @@ def quantile(dist: dict, q: float) -> float | None:
 
 @dataclasses.dataclass
 class Bars:
-    """A histogram ready to draw: bar i spans [lows[i], highs[i]) with counts[i] values."""
+    """A histogram ready to draw: bar i spans [lows[i], highs[i]) with counts[i] values; ``parts``
+    splits the counts into series (``kept``/``dropped``, or ``input``/``output``) on the same bars."""
 
     lows: list[float]
     highs: list[float]
     counts: list[int]
     log_x: bool
+    parts: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
 
-def histogram_bars(dist: dict) -> Bars:
-    """Bars from a distribution's bucket labels (:func:`llamacorpus.histogram.bucket_edges`).
+def _log_x(dists: list[dict]) -> bool:
+    lo = min((d["min"] for d in dists if d.get("min") is not None), default=None)
+    hi = max((d["max"] for d in dists if d.get("max") is not None), default=None)
+    return lo is not None and lo >= 0 and hi > 1 and hi / max(lo, 1.0) >= 100
+
+
+def histogram_bars(dist: dict, parts: dict[str, dict] | None = None) -> Bars:
+    """Bars from a distribution's bucket labels (:func:`llamacorpus.histogram.bucket_edges`), with
+    ``parts`` (name -> distribution over the same buckets) as series on the same bars; ``dist``
+    None draws the parts beside each other on their common buckets.
 
     Values spanning more than two decades above 1 (lengths, perplexities) are drawn on a log axis,
     where the buckets at or below 1 become one bar [0.5, 1]."""
-    buckets = sorted(((bucket_edges(label), n) for label, n in dist.get("histogram", {}).items()), key=lambda b: b[0])
-    lo, hi = dist.get("min"), dist.get("max")
-    log_x = bool(buckets) and lo is not None and lo >= 0 and hi > 1 and hi / max(lo, 1.0) >= 100
-    lows, highs, counts = [], [], []
-    small = 0
-    for (low, high), n in buckets:
+    parts = parts or {}
+    every = [d for d in [dist, *parts.values()] if d]
+    labels = {label for d in every for label in d.get("histogram", {})}
+    log_x = bool(labels) and _log_x(every)
+    merged: dict[tuple[float, float], dict[str, int]] = {}
+    for label in labels:
+        low, high = bucket_edges(label)
         if log_x and high <= 1:
-            small += n
-            continue
-        lows.append(low)
-        highs.append(high)
-        counts.append(n)
-    if small:
-        lows.insert(0, 0.5)
-        highs.insert(0, 1.0)
-        counts.insert(0, small)
-    return Bars(lows, highs, counts, log_x)
+            low, high = 0.5, 1.0
+        cell = merged.setdefault((low, high), {})
+        for name, d in [("", dist or {}), *parts.items()]:
+            cell[name] = cell.get(name, 0) + d.get("histogram", {}).get(label, 0)
+    edges = sorted(merged)
+    counts = [merged[e][""] if dist else max(merged[e][n] for n in parts) for e in edges]
+    return Bars([lo for lo, _ in edges], [hi for _, hi in edges], counts, log_x,
+                {name: [merged[e][name] for e in edges] for name in parts})
+
+
+OUTCOMES = ("kept", "dropped")
+
+
+def outcome_parts(dist: dict) -> dict[str, dict]:
+    """The distribution's ``by_outcome`` split (kept, dropped) when the step measured both kinds."""
+    by = dist.get("by_outcome") or {}
+    return {o: by[o] for o in OUTCOMES if o in by}
 
 
 # ---------------------------------------------------------------------------- thresholds
@@ -256,9 +288,14 @@ def thresholds(run: dict, source: str, step: str, field: str) -> list[Threshold]
             out.append(Threshold(f"{step}.threshold = {value:g}", float(value)))
     if not out:  # a recipe threshold of 0 is the filter switched off
         for key, value in _find_keys(_recipe_section(run, source), recipe_keys_for(field)):
-            if value:
+            # lengths of what is read or written: the source's own keys only (the classifier's
+            # max_chars, text it reads per page, is no threshold on documents)
+            if value and not (step in WHOLE_DOCUMENT_STEPS and "." in key):
                 out.append(Threshold(f"{key} = {value:g}", float(value)))
     return out
+
+
+WHOLE_DOCUMENT_STEPS = ("input", "output")
 
 
 # ---------------------------------------------------------------------------- languages
@@ -320,6 +357,7 @@ def categories(run: dict, source: str, field: str) -> dict[str, dict[str, int]]:
     ``{column: {value: documents}}``, from ``run["categories"]``, drop reasons ``<field>=<value>``
     and extra step counters ``<name>=<value>`` whose name mentions the field."""
     columns: dict[str, dict[str, int]] = {}
+    normal = _normal_license if field == "license" else (lambda v: v)
     for key, counts in sorted((run.get("categories") or {}).items()):
         src, _, rest = key.partition("/")
         step, _, f = rest.rpartition("/")
@@ -334,18 +372,76 @@ def categories(run: dict, source: str, field: str) -> dict[str, dict[str, int]]:
             what, eq, value = name.partition("=")
             if eq and field in what:
                 columns.setdefault(f"{s['step']} {what}", {})[value] = n
-    return columns
+    return {name: _merge_values(column, normal) for name, column in columns.items()}
 
 
-def category_table(columns: dict[str, dict[str, int]]) -> tuple[list[str], list[tuple[str, list[int | None]]]]:
-    """(column names, rows of (value, counts per column)) sorted by the largest count."""
+def _normal_license(value: str) -> str:
+    """A licence value as its SPDX id (``gpl-2.0`` and ``GPL-2.0`` are one); ``none``/``other`` as they are."""
+    return value if value in ("none", "other", OTHER) else (spdx_of(value.replace("_or_", " OR ")) or value)
+
+
+def _merge_values(column: dict[str, int], normal) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value, n in column.items():
+        key = normal(value)
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+OTHER = "(other)"  # the values past the top ones, summed (llamacorpus.pipeline.stats.OTHER)
+
+
+def category_table(columns: dict[str, dict[str, int]], top: int | None = None, by: list[str] | None = None
+                   ) -> tuple[list[str], list[tuple[str, list[int | None]]]]:
+    """(column names, rows of (value, counts per column)) sorted by the largest count (with ``by``:
+    by those columns' counts in turn); with ``top``, the first ``top`` values, then the others
+    summed as :data:`OTHER`. The values summed upstream (:data:`OTHER`) come last."""
     names = list(columns)
-    values = sorted({v for c in columns.values() for v in c},
-                    key=lambda v: (-max(c.get(v, 0) for c in columns.values()), v))
-    return names, [(v, [columns[n].get(v) for n in names]) for v in values]
+
+    def order(v):
+        counts = [-columns[n].get(v, 0) for n in by] if by else [-max(c.get(v, 0) for c in columns.values())]
+        return (v == OTHER, *counts, v)
+
+    rows = [(v, [columns[n].get(v) for n in names]) for v in sorted({v for c in columns.values() for v in c}, key=order)]
+    named = [r for r in rows if r[0] != OTHER]
+    if top is not None and len(named) > top:
+        rest = named[top:] + [r for r in rows if r[0] == OTHER]
+        rows = named[:top] + [(OTHER, [sum(r[1][i] or 0 for r in rest) or None for i in range(len(names))])]
+    return names, rows
+
+
+DOMAIN_FIELD = "domain"
+
+
+def top_domains(run: dict, source: str, top: int = 25) -> tuple[list[str], list[tuple[str, list[int | None]]]]:
+    """Documents per registered domain (read, and kept at the output), the ``top`` largest by
+    documents out (then read), then the rest as :data:`OTHER`; as Dolma's per-domain counts."""
+    columns = categories(run, source, DOMAIN_FIELD)
+    names = sorted(columns, key=lambda k: (k != "output", k))
+    return category_table({n: columns[n] for n in names}, top, by=names)
 
 
 # ---------------------------------------------------------------------------- formatting
+
+SIGNIFICANT = 4
+
+
+def number(value: float | int | None) -> str:
+    """One format for every number in a table: positional, never an exponent; integers and
+    values of 1,000 or more as whole numbers grouped by thousands (``144,601``, ``430,913``);
+    smaller floats to :data:`SIGNIFICANT` significant digits, trailing zeros dropped (``52.37``,
+    ``0.8458``, ``0.25``, ``1``, ``0.00001234``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    text = numpy.format_float_positional(value, precision=SIGNIFICANT, unique=False, fractional=False, trim="-")
+    return f"{round(value):,}" if abs(float(text)) >= 1000 else text
+
 
 def human(n: float | None, unit: str = "") -> str:
     """1234567 -> "1.23M"; small numbers as they are."""
@@ -362,3 +458,106 @@ def human(n: float | None, unit: str = "") -> str:
 
 def percent(x: float | None, digits: int = 1) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}%"
+
+
+# ---------------------------------------------------------------------------- checks and warnings
+
+MIXTURE_TOLERANCE_PP = 0.5  # the mixture contract's default (stats/mixture.json "tolerance_pp")
+
+
+@dataclasses.dataclass
+class MixtureCheck:
+    """One planned source's realised share against its target. ``status`` is ``ok``, ``absent``
+    (planned, no tokens in the shards), ``off_target`` (off by more than the tolerance) or
+    ``None`` when the shards are not written."""
+
+    source: str
+    status: str | None
+    target_share: float
+    realised_share: float | None
+    tolerance_pp: float
+
+    @property
+    def ok(self) -> bool | None:
+        return None if self.status is None else self.status == "ok"
+
+    @property
+    def off_by_pp(self) -> float | None:
+        return None if self.realised_share is None else 100 * (self.realised_share - self.target_share)
+
+    def describe(self) -> str:
+        if self.status == "absent":
+            return f"planned {percent(self.target_share)} of the tokens, absent from the shards"
+        if self.status == "off_target":
+            return (f"realised {percent(self.realised_share, 2)} against a target of {percent(self.target_share, 2)} "
+                    f"({self.off_by_pp:+.2f} pp; tolerance {self.tolerance_pp:g} pp)")
+        return "within tolerance" if self.status == "ok" else "not realised yet (no shards)"
+
+
+def _derived_status(row: dict, realised: bool, tolerance_pp: float) -> str | None:
+    if not realised:
+        return None
+    planned = (row.get("target_share") or 0) > 0 or (row.get("planned_tokens") or 0) > 0
+    if not planned:
+        return "ok"
+    if not row.get("realised_tokens"):
+        return "absent"
+    off = abs(100 * ((row.get("realised_share") or 0.0) - (row.get("target_share") or 0.0)))
+    return "off_target" if off > tolerance_pp else "ok"
+
+
+def mixture_checks(run: dict) -> tuple[list[MixtureCheck], bool | None]:
+    """Each mixture row's status and the mixture's: the fields of the mixture contract
+    (``status``, ``ok``, ``tolerance_pp`` written by the mix stage) where present, else derived
+    from the planned and realised shares with a :data:`MIXTURE_TOLERANCE_PP` tolerance."""
+    mix = run.get("mixture") or {}
+    tolerance = float(mix.get("tolerance_pp", MIXTURE_TOLERANCE_PP))
+    realised = "realised_tokens" in mix
+    checks = []
+    for row in mix.get("sources") or []:
+        status = row["status"] if "status" in row else _derived_status(row, realised, tolerance)
+        checks.append(MixtureCheck(row["source"], status, float(row.get("target_share") or 0.0),
+                                   row.get("realised_share"), tolerance))
+    if not checks or not realised:
+        return checks, None
+    overall = mix["ok"] if isinstance(mix.get("ok"), bool) else all(c.ok for c in checks)
+    return checks, overall
+
+
+@dataclasses.dataclass
+class Warning:
+    """Something the run did not do as the recipe planned; ``kind`` is ``mixture`` or
+    ``untrained_model``."""
+
+    kind: str
+    source: str
+    message: str
+    section: str  # the report subsection that shows it
+
+
+def untrained_models(run: dict, source: str | None = None) -> list[tuple[str, dict]]:
+    """``(name, report)`` of the step reports that say ``trained: false`` (a model that could not be
+    trained, as the Wikipedia-reference classifier with too few positives)."""
+    return [(n, r) for n, r in sorted((run.get("step_reports") or {}).items())
+            if isinstance(r, dict) and r.get("trained") is False and source in (None, r.get("source"))]
+
+
+def untrained_message(name: str, rep: dict) -> str:
+    what = "the Wikipedia-reference classifier" if "classifier" in name else f"the model of stats/{name}.json"
+    why = rep.get("message") or rep.get("reason") or "no reason given"
+    return (f"{what} was not trained ({rep.get('reason', 'untrained')}): {why}; "
+            "its pages passed unscored")
+
+
+def warnings(run: dict) -> list[Warning]:
+    """Every warning of the run, in source order: untrained models, then mixture failures."""
+    out = []
+    for name, rep in untrained_models(run):
+        source = rep.get("source", "")
+        out.append(Warning("untrained_model", source, untrained_message(name, rep), f"{source}-classifier"))
+    checks, _ = mixture_checks(run)
+    for c in checks:
+        if c.ok is False:
+            out.append(Warning("mixture", c.source, c.describe(), "mixture"))
+    order = {s: i for i, s in enumerate(SOURCES)}
+    return sorted(out, key=lambda w: (order.get(w.source, len(order)), w.kind))

@@ -3,8 +3,15 @@ script, no external resource).
 
 Every section has a stable id, listed in :data:`RUN_SECTIONS` and :func:`source_section_ids`, so
 links, tests and users can point at it; numeric table cells carry the exact figure from run.json
-in ``data-value``. Everything taken from the data (reasons, ids, text of dropped documents, meta)
-is HTML-escaped.
+in ``data-value``, and the shown figure is in one format for every table (:func:`llamacorpus.report.
+data.number`: ``144,601``, ``52.37``, ``0.8458``, percentages for shares; never an exponent or a
+unit suffix). Everything taken from the data (reasons, ids, text of dropped documents, meta) is
+HTML-escaped. The run's warnings (a planned source absent from the shards or off its target, an
+untrained classifier) open the page, in the colour of a failure, and repeat in their sections.
+
+Text uses a font stack with CJK fallbacks (Noto Sans CJK, WenQuanYi, the platform's own), so
+Chinese or Japanese page text in samples renders where such a font is installed; the plots
+have the same fallback (:mod:`.plots`).
 """
 from __future__ import annotations
 
@@ -16,12 +23,13 @@ from typing import Any, Iterable, Sequence
 from llamacorpus.report import data as rd
 from llamacorpus.report import plots
 
-RUN_SECTIONS = ("summary", "toc", "overview", "mixture")
+RUN_SECTIONS = ("summary", "warnings", "toc", "overview", "mixture")
 SOURCE_SUBSECTIONS = ("funnel", "lengths", "languages", "perplexity", "classifier", "scores", "dedup", "licenses",
-                      "sites", "dropped", "errors")
+                      "sites", "domains", "kept", "dropped", "errors")
 #: subsections shown for a source even when this run has no data for them ("not in this run")
 EXPECTED = {"perplexity": ("commoncrawl",), "classifier": ("commoncrawl",), "licenses": ("github",),
-            "sites": ("stackexchange",)}
+            "sites": ("stackexchange",), "domains": ("commoncrawl", "c4")}
+TOP_DOMAINS = 25
 PERPLEXITY_FIELDS = ("perplexity",)
 CLASSIFIER_FIELDS = ("wiki_prob",)
 LANGUAGE_FIELDS = ("language_score",)
@@ -31,7 +39,9 @@ META_VALUE_CHARS = 160
 CSS = """
 :root { --ink:#1f2933; --muted:#616e7c; --line:#d9e2ec; --soft:#f5f7fa; --accent:#3b6ea8; --warn:#b44d12; }
 * { box-sizing: border-box; }
-body { margin:0; font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+body { margin:0; font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,
+       "Noto Sans CJK SC","Noto Sans CJK JP","Source Han Sans SC","WenQuanYi Micro Hei","WenQuanYi Zen Hei",
+       "PingFang SC","Hiragino Sans","Microsoft YaHei","Malgun Gothic",sans-serif;
        color:var(--ink); background:#fff; }
 header.top { background:#243b53; color:#fff; padding:22px 32px 18px; }
 header.top h1 { margin:0 0 4px; font-size:24px; font-weight:600; }
@@ -60,10 +70,15 @@ p.note { color:var(--warn); margin:4px 0; }
 .sample { border:1px solid var(--line); border-radius:4px; margin:8px 0; }
 .sample .head { background:var(--soft); padding:4px 8px; font-size:12px; color:var(--muted); word-break:break-all; }
 .sample pre { margin:0; padding:8px; max-height:14em; overflow:auto; white-space:pre-wrap; word-break:break-word;
-              font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; }
+              font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,"Noto Sans Mono CJK SC",
+                   "WenQuanYi Micro Hei Mono","WenQuanYi Micro Hei",monospace; }
 .reason { margin:14px 0 4px; } .reason code { font-size:13px; }
 code { background:var(--soft); padding:0 3px; border-radius:3px; }
-.ok { color:#1e7e34; } .bad { color:var(--warn); font-weight:600; }
+.ok { color:#1e7e34; } .bad { color:#b3261e; font-weight:600; }
+td.bad { background:#fdecea; white-space:nowrap; }
+div.warnings { border:1px solid #f1b0aa; border-left:4px solid #b3261e; background:#fdecea; padding:6px 12px;
+               margin:14px 0; }
+div.warnings ul { margin:4px 0; padding-left:20px; } p.warning { color:#b3261e; font-weight:600; margin:6px 0; }
 section.source { border-top:4px solid var(--accent); margin-top:40px; }
 """
 
@@ -82,7 +97,7 @@ def num(value: float | int | None, text: str | None = None) -> str:
     """A numeric cell: the exact value in ``data-value``, a readable one shown."""
     if value is None:
         return '<td class="num" data-value="">–</td>'
-    shown = text if text is not None else (f"{value:,}" if isinstance(value, int) else f"{value:,.4g}")
+    shown = text if text is not None else rd.number(value)
     return f'<td class="num" data-value="{esc(value)}">{esc(shown)}</td>'
 
 
@@ -120,35 +135,59 @@ def source_section_ids(source: str, run: dict) -> list[str]:
 # ---------------------------------------------------------------------------- distributions
 
 def distribution_summary(dist: dict) -> str:
-    parts = [f"{dist['count']:,} values", f"mean {dist['mean']:,.4g}" if dist.get("mean") is not None else ""]
+    parts = [f"{dist['count']:,} values", f"mean {rd.number(dist['mean'])}" if dist.get("mean") is not None else ""]
     for label, q in (("p10", 0.1), ("median", 0.5), ("p90", 0.9)):
         v = rd.quantile(dist, q)
         if v is not None:
-            parts.append(f"{label} {v:,.4g}")
+            parts.append(f"{label} {rd.number(v)}")
     if dist.get("min") is not None:
-        parts.append(f"min {dist['min']:,.4g}, max {dist['max']:,.4g}")
+        parts.append(f"min {rd.number(dist['min'])}, max {rd.number(dist['max'])}")
+    by = rd.outcome_parts(dist)
+    if by:
+        parts.append(", ".join(f"{o} {d['count']:,}" for o, d in by.items()))
     return " · ".join(p for p in parts if p)
 
 
-def distribution_figure(run: dict, source: str, key: str, dist: dict) -> str:
-    """A histogram of ``<source>/<key>`` with its thresholds and a summary table row."""
+INPUT_LABEL, OUTPUT_LABEL = "as read (input)", "written (output)"
+
+
+def distribution_figure(run: dict, source: str, key: str, dist: dict, beside: tuple[str, dict] | None = None) -> str:
+    """A histogram of ``<source>/<key>`` with its thresholds, kept and dropped documents stacked
+    where the step measured both, and its summary table; ``beside`` = ``(key, distribution)`` of
+    the input lengths, drawn beside these (output) ones on the same buckets."""
     step, _, field = key.rpartition("/")
     full = f"{source}/{key}"
     lines = rd.thresholds(run, source, step, field)
     if not dist.get("count"):
         return absent(f"<code>{esc(full)}</code> has no values")
-    uri = plots.histogram_plot(rd.histogram_bars(dist), f"{field} ({step})", lines)
-    return (f'<div class="dist" id="dist-{slug(full)}" data-key="{esc(full)}">'
-            + figure(uri, f"histogram of {full}", f"<code>{esc(full)}</code>: {esc(distribution_summary(dist))}")
-            + distribution_table(dist) + "</div>")
+    if beside:
+        bars = rd.histogram_bars(None, {INPUT_LABEL: beside[1], OUTPUT_LABEL: dist})
+        uri = plots.histogram_plot(bars, field, lines, stacked=False)
+    else:
+        parts = rd.outcome_parts(dist)
+        bars = rd.histogram_bars(dist, {f"{o} by {step}": d for o, d in parts.items()})
+        uri = plots.histogram_plot(bars, f"{field} ({step})", lines)
+    out = (f'<div class="dist" id="dist-{slug(full)}" data-key="{esc(full)}">'
+           + figure(uri, f"histogram of {full}", f"<code>{esc(full)}</code>: {esc(distribution_summary(dist))}")
+           + distribution_table(dist))
+    if beside:
+        in_full = f"{source}/{beside[0]}"
+        out += (f'<div class="dist" id="dist-{slug(in_full)}" data-key="{esc(in_full)}"><p><code>{esc(in_full)}</code> '
+                f"(drawn beside the output above: the documents as the reader made them, before the steps): "
+                f"{esc(distribution_summary(beside[1]))}</p>" + distribution_table(beside[1], "input") + "</div>")
+    return out + "</div>"
 
 
-def distribution_table(dist: dict) -> str:
-    cells = [num(dist.get("count")), num(dist.get("mean")), num(dist.get("min"))]
+def distribution_table(dist: dict, label: str = "all") -> str:
+    """count, mean, min, quantiles, max; then count, mean, min and max per outcome (kept, dropped)."""
+    cells = [f"<td>{esc(label)}</td>", num(dist.get("count")), num(dist.get("mean")), num(dist.get("min"))]
     cells += [num(rd.quantile(dist, q)) for q in (0.1, 0.5, 0.9)]
     cells += [num(dist.get("max"))]
-    return table(["count", "mean", "min", "p10", "median", "p90", "max"],
-                 ["<tr>" + "".join(cells) + "</tr>"], text=())
+    rows = [f'<tr data-outcome="{esc(label)}">' + "".join(cells) + "</tr>"]
+    for outcome, d in rd.outcome_parts(dist).items():
+        rows.append(f'<tr data-outcome="{esc(outcome)}"><td>{esc(outcome)}</td>' + num(d.get("count")) + num(d.get("mean"))
+                    + num(d.get("min")) + num(None) * 3 + num(d.get("max")) + "</tr>")
+    return table(["documents", "count", "mean", "min", "p10", "median", "p90", "max"], rows)
 
 
 def fields_of(run: dict, source: str) -> dict[str, dict]:
@@ -157,7 +196,7 @@ def fields_of(run: dict, source: str) -> dict[str, dict]:
 
 def classify_distribution(key: str, dedup_steps: set[str]) -> str:
     step, _, field = key.rpartition("/")
-    if field in rd.LENGTH_FIELDS and step == "output":
+    if field in rd.LENGTH_FIELDS and step in ("output", "input"):
         return "lengths"
     if field in PERPLEXITY_FIELDS:
         return "perplexity"
@@ -185,9 +224,10 @@ def shown_subsections(run: dict, source: str) -> list[str]:
     where they are expected (see :data:`EXPECTED`) or where the run has their data."""
     groups = grouped_distributions(run, source)
     present = {
+        "domains": bool(rd.categories(run, source, rd.DOMAIN_FIELD)),
         "scores": bool(groups.get("scores")),
         "perplexity": bool(groups.get("perplexity")) or bool(rd.categories(run, source, "bucket")),
-        "classifier": bool(groups.get("classifier")),
+        "classifier": bool(groups.get("classifier")) or bool(rd.untrained_models(run, source)),
         "licenses": bool(rd.categories(run, source, "license")),
         "sites": bool(rd.categories(run, source, "site")),
     }
@@ -221,8 +261,33 @@ def summary_facts(run: dict) -> str:
         f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts) + "</dl>"
 
 
+def warnings_box(run: dict) -> str:
+    """The run's warnings, each linking to the section that shows it; "no warnings" when none."""
+    found = rd.warnings(run)
+    if not found:
+        return '<section id="warnings"><p class="ok">No warnings: every planned source is in the mixture within ' \
+               'tolerance (or the mix stage did not run) and every model the steps needed was trained.</p></section>'
+    items = "".join(f'<li data-kind="{esc(w.kind)}" data-source="{esc(w.source)}"><a href="#{esc(w.section)}">'
+                    f"{esc(w.source)}</a>: {esc(w.message)}</li>" for w in found)
+    return (f'<section id="warnings"><div class="warnings"><p class="warning">{len(found)} warning'
+            f'{"s" if len(found) > 1 else ""}</p><ul>{items}</ul></div></section>')
+
+
+def status_cell(check: "rd.MixtureCheck | None") -> str:
+    """A mixture verdict: ok in green, absent / off target in red, "–" before the shards exist."""
+    if check is None or check.status is None:
+        return "<td>–</td>"
+    if check.ok:
+        return '<td class="ok" data-status="ok">ok</td>'
+    word = "absent" if check.status == "absent" else "off target" if check.status == "off_target" else check.status
+    if check.status == "off_target" and check.off_by_pp is not None:
+        word += f" ({check.off_by_pp:+.2f} pp)"
+    return f'<td class="bad" data-status="{esc(check.status)}" title="{esc(check.describe())}">{esc(word)}</td>'
+
+
 def toc(run: dict) -> str:
-    items = ['<li><a href="#overview">Sources at a glance</a></li>', '<li><a href="#mixture">Mixture</a></li>']
+    items = ['<li><a href="#warnings">Warnings</a></li>', '<li><a href="#overview">Sources at a glance</a></li>',
+             '<li><a href="#mixture">Mixture</a></li>']
     for source in rd.source_names(run):
         subs = "".join(f'<li><a href="#{sub_id(source, p)}">{esc(TITLES[p])}</a></li>'
                        for p in shown_subsections(run, source))
@@ -231,33 +296,37 @@ def toc(run: dict) -> str:
 
 
 OVERVIEW_HEADERS = ("source", "records read", "documents in", "documents out", "kept", "tokens in (≈)", "tokens out",
-                    "bytes in", "bytes out", "errors", "target share", "realised share")
+                    "bytes in", "bytes out", "errors", "target share", "realised share", "mixture")
 
 
 def overview(run: dict) -> str:
     rows = rd.source_rows(run)
     if not rows:
         return section("overview", "Sources at a glance", absent("no source was built or reused"), 2)
+    checks, overall = rd.mixture_checks(run)
+    by_source = {c.source: c for c in checks}
     trs = []
     for r in rows:
         trs.append(f'<tr data-source="{esc(r.source)}"><td><a href="#source-{esc(r.source)}">{esc(r.source)}</a></td>'
                    + num(r.records_read) + num(r.documents_in) + num(r.documents_out)
                    + num(r.kept_fraction, rd.percent(r.kept_fraction))
-                   + num(r.tokens_in_estimate, "≈" + rd.human(r.tokens_in_estimate) if r.tokens_in_estimate else "–")
-                   + num(r.tokens_out) + num(r.bytes_in, rd.human(r.bytes_in, "B"))
-                   + num(r.bytes_out, rd.human(r.bytes_out, "B")) + num(r.errors)
+                   + num(r.tokens_in_estimate, "≈" + rd.number(r.tokens_in_estimate) if r.tokens_in_estimate else "–")
+                   + num(r.tokens_out) + num(r.bytes_in) + num(r.bytes_out) + num(r.errors)
                    + num(r.target_share, rd.percent(r.target_share)) + num(r.realised_share, rd.percent(r.realised_share))
-                   + "</tr>")
+                   + status_cell(by_source.get(r.source)) + "</tr>")
     t = run.get("totals", {})
     tokens = [r.tokens_out for r in rows if r.tokens_out is not None]
+    total_kept = rd.kept_fraction(t.get("records_read", 0), t.get("documents_out", 0))
     trs.append('<tr class="total" data-source=""><td>total</td>' + num(t.get("records_read")) + num(t.get("documents_in"))
-               + num(t.get("documents_out")) + "<td></td><td></td>" + num(sum(tokens) if tokens else None)
-               + num(t.get("bytes_in"), rd.human(t.get("bytes_in"), "B")) + num(t.get("bytes_out"), rd.human(t.get("bytes_out"), "B"))
-               + num(sum(r.errors for r in rows)) + "<td></td><td></td></tr>")
-    note = ("<p>Tokens out: the cleaned documents as the mix stage encoded them (training split plus the held-out "
-            "validation documents, BOS/EOS included). Tokens in are an estimate (≈): characters in at the source's "
-            "tokens per character after cleaning. Shares: of the final mixture's tokens (see <a href=\"#mixture\">"
-            "Mixture</a>).</p>")
+               + num(t.get("documents_out")) + num(total_kept, rd.percent(total_kept)) + "<td></td>"
+               + num(sum(tokens) if tokens else None) + num(t.get("bytes_in")) + num(t.get("bytes_out"))
+               + num(sum(r.errors for r in rows)) + "<td></td><td></td>" + overall_cell(overall) + "</tr>")
+    note = ("<p>Kept: documents out of the records read (what the reader dropped, a redirect or a post that is not a "
+            "question or answer, counts as not kept). Tokens out: the cleaned documents as the mix stage encoded "
+            "them (training split plus the held-out validation documents, BOS/EOS included). Tokens in are an "
+            "estimate (≈): characters in at the source's tokens per character after cleaning. Shares: of the final "
+            "mixture's tokens (see <a href=\"#mixture\">Mixture</a>); a planned source absent from the shards or "
+            "off its target share by more than the tolerance is a failure.</p>")
     if not tokens:
         note += absent("token counts: the mix stage did not run (<code>--stages documents</code> or "
                        "<code>mixture.enabled: false</code>)")
@@ -265,8 +334,14 @@ def overview(run: dict) -> str:
 
 
 MIXTURE_HEADERS = ("source", "available tokens", "proportion", "target share", "epochs", "planned tokens",
-                   "planned share", "rate", "realised tokens", "realised documents", "realised share",
-                   "within sampling error")
+                   "planned share", "rate", "realised tokens", "realised documents", "realised share", "status")
+
+
+def overall_cell(ok: bool | None) -> str:
+    if ok is None:
+        return "<td>–</td>"
+    return '<td class="ok" data-status="ok">ok</td>' if ok else '<td class="bad" data-status="failed">failed</td>'
+
 
 
 def mixture(run: dict) -> str:
@@ -277,22 +352,22 @@ def mixture(run: dict) -> str:
             "the mixture plan (the mix stage did not run: <code>--stages documents</code> or "
             "<code>mixture.enabled: false</code>)"), 2)
     realised = "realised_tokens" in mix
+    checks, overall = rd.mixture_checks(run)
+    by_source = {c.source: c for c in checks}
     trs = []
     for r in rows:
-        ok = r.get("within_sampling_error")
-        verdict = "" if ok is None else (f'<td class="ok">yes</td>' if ok else '<td class="bad">no</td>')
         trs.append(f'<tr data-source="{esc(r["source"])}"><td>{esc(r["source"])}</td>' + num(r["available_tokens"])
                    + num(r["proportion"], rd.percent(r["proportion"])) + num(r["target_share"], rd.percent(r["target_share"]))
-                   + num(r["epochs"], f"{r['epochs']:g}") + num(r["planned_tokens"])
-                   + num(r["planned_share"], rd.percent(r["planned_share"])) + num(r["rate"], f"{r['rate']:.3f}")
+                   + num(r["epochs"]) + num(r["planned_tokens"])
+                   + num(r["planned_share"], rd.percent(r["planned_share"])) + num(r["rate"])
                    + num(r.get("realised_tokens")) + num(r.get("realised_documents"))
-                   + num(r.get("realised_share"), rd.percent(r.get("realised_share"))) + (verdict or "<td>–</td>")
-                   + "</tr>")
-    trs.append('<tr class="total"><td>total</td>' + num(sum(r["available_tokens"] for r in rows)) + "<td></td>" * 3
-               + num(mix.get("planned_tokens")) + "<td></td><td></td>" + num(mix.get("realised_tokens"))
+                   + num(r.get("realised_share"), rd.percent(r.get("realised_share")))
+                   + status_cell(by_source.get(r["source"])) + "</tr>")
+    trs.append('<tr class="total" data-source=""><td>total</td>' + num(sum(r["available_tokens"] for r in rows))
+               + "<td></td>" * 3 + num(mix.get("planned_tokens")) + "<td></td><td></td>" + num(mix.get("realised_tokens"))
                + num(sum(r.get("realised_documents", 0) for r in rows) if realised else None) + "<td></td>"
-               + ("<td></td>" if not realised else (f'<td class="{"ok" if mix.get("within_sampling_error") else "bad"}">'
-                                                    f'{"yes" if mix.get("within_sampling_error") else "no"}</td>')) + "</tr>")
+               + overall_cell(overall) + "</tr>")
+    tolerance = checks[0].tolerance_pp if checks else rd.MIXTURE_TOLERANCE_PP
     shown = [r for r in rows if r["target_share"] or r.get("realised_share")]
     uri = plots.mixture_plot([r["source"] for r in shown], [r["target_share"] for r in shown],
                              [r.get("realised_share", 0.0) for r in shown] if realised else None)
@@ -312,6 +387,9 @@ def mixture(run: dict) -> str:
         tok = mix["tokenizer"]
         facts.append(("tokenizer", f"{tok.get('vocab_size', '?'):,} pieces, {'given' if tok.get('given') else 'trained'}"
                                    f", sha256 {str(tok.get('sha256', ''))[:12]}"))
+    facts.append(("status", ("–" if overall is None else "ok" if overall else "failed")
+                  + f" (a planned source absent from the shards, or off its target share by more than {tolerance:g} "
+                    "percentage points, fails)"))
     dl = '<dl class="facts">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts) + "</dl>"
     body = (dl + notes + table(MIXTURE_HEADERS, trs, "mixture-table")
             + figure(uri, "target against realised share per source",
@@ -335,8 +413,8 @@ def funnel_section(run: dict, source: str) -> str:
         extra = "<br>".join(f"{esc(k)}: {v:,}" for k, v in s.counters.items()) or "–"
         trs.append(f'<tr data-step="{esc(s.step)}"><td>{esc(s.step)}</td>' + num(s.documents_in) + num(s.kept)
                    + num(sum(s.dropped.values())) + f"<td>{drops}</td>" + num(sum(s.errors.values()))
-                   + f"<td>{errors}</td>" + num(s.chars_in, rd.human(s.chars_in) if s.step != "read" else "–")
-                   + num(s.chars_out, rd.human(s.chars_out)) + num(s.seconds, "–" if s.seconds is None else f"{s.seconds:.2f}")
+                   + f"<td>{errors}</td>" + num(s.chars_in, None if s.step != "read" else "–")
+                   + num(s.chars_out) + num(s.seconds, None if s.seconds is None else f"{s.seconds:.2f}")
                    + f"<td>{extra}</td></tr>")
     headers = ("step", "in", "kept", "dropped", "by reason", "errors", "by kind", "chars in", "chars out", "seconds",
                "other counters")
@@ -345,7 +423,9 @@ def funnel_section(run: dict, source: str) -> str:
 
 
 def lengths_section(run: dict, source: str) -> str:
+    """Lengths in characters, the documents as read beside those written, and in tokens (written)."""
     parts = []
+    dists = rd.distributions_of(run, source)
     for field, unit in (("chars", "characters"), ("tokens", "tokens")):
         found = rd.length_distribution(run, source, field)
         if found is None:
@@ -354,7 +434,9 @@ def lengths_section(run: dict, source: str) -> str:
             parts.append(f"<h4>Length in {unit}</h4>" + absent(missing))
             continue
         key, dist = found
-        parts.append(f"<h4>Length in {unit}</h4>" + distribution_figure(run, source, key, dist))
+        input_key = f"input/{field}"
+        beside = (input_key, dists[input_key]) if input_key in dists and dists[input_key].get("count") else None
+        parts.append(f"<h4>Length in {unit}</h4>" + distribution_figure(run, source, key, dist, beside))
     return "".join(parts)
 
 
@@ -414,8 +496,10 @@ def perplexity_section(run: dict, source: str) -> str:
 
 
 def classifier_section(run: dict, source: str) -> str:
-    out = distributions_section(run, source, "classifier", "the classifier score distribution "
-                                f"(<code>{esc(source)}/&lt;step&gt;/wiki_prob</code>)")
+    out = "".join(f'<p class="warning" id="{sub_id(source, "classifier-warning")}">warning: {esc(rd.untrained_message(n, r))}'
+                  "</p>" for n, r in rd.untrained_models(run, source))
+    out += distributions_section(run, source, "classifier", "the classifier score distribution "
+                                 f"(<code>{esc(source)}/&lt;step&gt;/wiki_prob</code>)")
     for name, rep in rd.step_reports_of(run, source):
         heldout = rep.get("heldout") if isinstance(rep.get("heldout"), dict) else {}
         figures = {k: v for k, v in {**rep, **heldout}.items()
@@ -428,15 +512,47 @@ def classifier_section(run: dict, source: str) -> str:
     return out
 
 
-def category_section(columns: dict[str, dict[str, int]], table_id: str, what: str) -> str:
-    names, rows = rd.category_table(columns)
+def category_section(columns: dict[str, dict[str, int]], table_id: str, what: str, top: int | None = None) -> str:
+    names, rows = rd.category_table(columns, top)
     trs = [f'<tr data-value="{esc(v)}"><td>{esc(v)}</td>' + "".join(num(c) for c in counts) + "</tr>"
            for v, counts in rows]
     first = names[0]
-    labels = [v for v, _ in rows[:25]]
-    uri = plots.stacked_bars(labels, [(first, plots.KEPT, [columns[first].get(v, 0) for v in labels])],
+    shown = rows[:25]
+    uri = plots.stacked_bars([v for v, _ in shown], [(first, plots.KEPT, [c[0] or 0 for _, c in shown])],
                              f"documents per {what} ({first})")
     return figure(uri, f"documents per {what}") + table([what, *names], trs, table_id)
+
+
+def domains_section(run: dict, source: str) -> str:
+    """Documents per registered domain, read and written, the largest first (as Dolma's analysis)."""
+    columns = rd.categories(run, source, rd.DOMAIN_FIELD)
+    if not columns:
+        return absent("documents per registered domain (needs <code>domain</code> in the source's category fields: "
+                      f"<code>categories.{esc(source)}/output/domain</code>)")
+    names, rows = rd.top_domains(run, source, TOP_DOMAINS)
+    out_col = names.index("output") if "output" in names else 0
+    total = sum((columns[names[out_col]] or {}).values())
+    trs = [f'<tr data-value="{esc(v)}"><td>{esc(v)}</td>' + "".join(num(c) for c in counts)
+           + num(counts[out_col] / total if total and counts[out_col] else None,
+                 rd.percent(counts[out_col] / total, 2) if total and counts[out_col] else "–") + "</tr>"
+           for v, counts in rows]
+    distinct = {n: sum(1 for v in c if v != rd.OTHER) for n, c in columns.items()}
+    note = (f"<p>Registered domains (Public Suffix List, ICANN section) of <code>meta.url</code>; "
+            + ", ".join(f"{n:,} distinct at {esc(k)}" for k, n in distinct.items())
+            + f"; the {TOP_DOMAINS} with most documents written, the rest summed as <code>{esc(rd.OTHER)}</code>.</p>")
+    shown = [(v, c) for v, c in rows if v != rd.OTHER and c[out_col]]
+    uri = plots.stacked_bars([v for v, _ in shown], [(names[out_col], plots.KEPT, [c[out_col] for _, c in shown])],
+                             f"documents per registered domain ({names[out_col]})")
+    return (note + (figure(uri, "documents per registered domain") if shown else "")
+            + table(["domain", *names, "share of output"], trs, f"{source}-domains-table"))
+
+
+def kept_section(source: str, kept: list[dict]) -> str:
+    """A deterministic sample of kept documents (``samples/<source>/kept.jsonl``), beside the dropped ones."""
+    if not kept:
+        return absent(f"kept samples (no <code>samples/{esc(source)}/kept.jsonl</code>)")
+    return (f"<p>{len(kept):,} of the documents written, chosen by the hash of their id (the same ones on every "
+            "run):</p>" + "".join(sample_block(r) for r in kept))
 
 
 def licenses_section(run: dict, source: str) -> str:
@@ -498,12 +614,12 @@ def near_duplicates(name: str, rep: dict) -> str:
             info = dropped.get(m)
             trs.append(f"<tr><td>{esc(c.get('representative', ''))}</td><td>{esc(m)}</td>"
                        + ("<td>kept</td>" + num(None) if info is None else
-                          "<td>dropped</td>" + num(info.get("overlap"), f"{info.get('overlap', 0):.3f}")) + "</tr>")
+                          "<td>dropped</td>" + num(info.get("overlap"))) + "</tr>")
     if trs:
         out += table(["cluster (kept document)", "member", "verdict", f"{measure} with the kept one"], trs,
                      f"{slug(name)}-clusters-table", text=(0, 1, 2))
-    ptrs = [f"<tr><td>{esc(p['a'])}</td><td>{esc(p['b'])}</td>" + num(p.get("containment"), f"{p.get('containment', 0):.3f}")
-            + num(p.get("jaccard"), f"{p.get('jaccard', 0):.3f}") + f"<td>{'yes' if p.get('duplicate') else 'no'}</td></tr>"
+    ptrs = [f"<tr><td>{esc(p['a'])}</td><td>{esc(p['b'])}</td>" + num(p.get("containment"))
+            + num(p.get("jaccard")) + f"<td>{'yes' if p.get('duplicate') else 'no'}</td></tr>"
             for p in sorted(pairs, key=lambda p: -p.get(measure, 0) if measure else 0)[:50]]
     if ptrs:
         more = f" (the 50 highest of {len(pairs):,})" if len(pairs) > 50 else ""
@@ -571,15 +687,17 @@ def errors_section(run: dict, source: str, errors: dict[str, list[dict]], per_ki
 
 TITLES = {"funnel": "Funnel", "lengths": "Lengths", "languages": "Languages", "perplexity": "Perplexity buckets",
           "classifier": "Wikipedia-reference classifier", "scores": "Other scores", "dedup": "Deduplication",
-          "licenses": "Licences", "sites": "Sites", "dropped": "Dropped documents (samples)", "errors": "Errors"}
+          "licenses": "Licences", "sites": "Sites", "domains": "Top domains", "kept": "Kept documents (samples)",
+          "dropped": "Dropped documents (samples)", "errors": "Errors"}
 
 
-def source_section(run: dict, source: str, samples: dict, errors: dict, per_reason: int) -> str:
+def source_section(run: dict, source: str, samples: dict, errors: dict, per_reason: int,
+                   kept_samples: dict | None = None) -> str:
     s = run["sources"][source]
-    kept = rd.percent(s["documents_out"] / s["documents_in"]) if s["documents_in"] else "–"
+    kept = rd.percent(rd.kept_fraction(s["records_read"], s["documents_out"]))
     intro = (f"<p>{s['records_read']:,} records read from {s.get('files', 0):,} files; {s['documents_in']:,} "
-             f"documents in, {s['documents_out']:,} out ({kept} kept); {rd.human(s['chars_in'])} → "
-             f"{rd.human(s['chars_out'])} characters.</p>")
+             f"documents in, {s['documents_out']:,} out ({kept} of the records read kept); {s['chars_in']:,} → "
+             f"{s['chars_out']:,} characters.</p>")
     builders = {
         "funnel": lambda: funnel_section(run, source),
         "lengths": lambda: lengths_section(run, source),
@@ -590,6 +708,8 @@ def source_section(run: dict, source: str, samples: dict, errors: dict, per_reas
         "dedup": lambda: dedup_section(run, source),
         "licenses": lambda: licenses_section(run, source),
         "sites": lambda: sites_section(run, source),
+        "domains": lambda: domains_section(run, source),
+        "kept": lambda: kept_section(source, (kept_samples or {}).get(source, [])),
         "dropped": lambda: dropped_section(run, source, samples.get(source, {}), per_reason),
         "errors": lambda: errors_section(run, source, errors.get(source, {}), per_reason),
     }
@@ -597,11 +717,13 @@ def source_section(run: dict, source: str, samples: dict, errors: dict, per_reas
     return f'<section class="source" id="source-{esc(source)}"><h2>{esc(source)}</h2>{body}</section>'
 
 
-def page(run: dict, output: str, samples: dict, errors: dict, per_reason: int = 3) -> str:
-    """The whole report page."""
+def page(run: dict, output: str, samples: dict, errors: dict, per_reason: int = 3, kept: dict | None = None) -> str:
+    """The whole report page; ``samples`` (source -> reason -> records) and ``kept`` (source ->
+    records) are the sampled dropped and kept documents, ``errors`` the failed inputs."""
     title = f"{(run.get('recipe') or {}).get('name') or 'llamacorpus'}: run report"
-    body = (summary_header(run, output) + "<main>" + summary_facts(run) + toc(run) + overview(run) + mixture(run)
-            + "".join(source_section(run, s, samples, errors, per_reason) for s in rd.source_names(run))
+    body = (summary_header(run, output) + "<main>" + summary_facts(run) + warnings_box(run) + toc(run) + overview(run)
+            + mixture(run)
+            + "".join(source_section(run, s, samples, errors, per_reason, kept) for s in rd.source_names(run))
             + "</main>")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -3,22 +3,39 @@
 Figures are built with :class:`matplotlib.figure.Figure` directly (the Agg/SVG canvases, no
 pyplot and no global backend switch), text is drawn as paths so the page needs no font, and the
 SVG carries no date, so the same run.json gives the same page.
+
+Fonts: DejaVu Sans (matplotlib's own), then the first CJK-capable font installed
+(:data:`CJK_FONTS`: Noto Sans CJK, Source Han Sans, WenQuanYi; Debian's ``fonts-noto-cjk`` or
+``fonts-wqy-microhei``), as matplotlib's per-glyph fallback: a Chinese domain or title in a label
+is drawn, not boxes. Without such a font the CJK glyphs are missing (and matplotlib warns).
+
+Data marks (bars) are drawn in :data:`MARK_COLORS` only, solid, so a test can find them in the
+rendered page; threshold lines in :data:`LINE_COLORS`. Histograms split into series (kept and
+dropped: stacked; input and output lengths: side by side in each bucket).
 """
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 from typing import Sequence
 
 import matplotlib
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from llamacorpus.report.data import Bars, FunnelStep, LanguageRow, Threshold, human
 
 KEPT, DROPPED, ERRORS, OTHER = "#3b6ea8", "#e08a3c", "#c0392b", "#9aa5b1"
-LINE_COLORS = ("#c0392b", "#7d3c98", "#117a65", "#b7950b", "#2e4053", "#a04000")
+DROPPED_LIGHT = "#f3c9a2"  # what a step removed, in the funnel (solid: no alpha, so it is findable)
+MARK_COLORS = (KEPT, DROPPED, OTHER, DROPPED_LIGHT)
+LINE_COLORS = ("#7d3c98", "#117a65", "#b7950b", "#2e4053", "#a04000", "#c0392b")
+#: CJK-capable font families, the first one installed is the fallback after DejaVu Sans
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK KR", "Source Han Sans SC",
+             "Source Han Sans", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback", "AR PL UMing CN")
+_CJK_FILES = ("notosanscjk", "sourcehansans", "wqy-microhei", "wqy-zenhei", "droidsansfallback", "uming")
 WIDTH = 10.0  # inches (1000 px at the page's 100 dpi): about the page's content column
 STYLE = {
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
@@ -28,10 +45,33 @@ STYLE = {
 }
 
 
+@functools.lru_cache(maxsize=1)
+def font_families() -> tuple[str, ...]:
+    """DejaVu Sans, then the first installed family of :data:`CJK_FONTS` (fonts installed after
+    matplotlib built its font cache are found by file name and added)."""
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    found = next((f for f in CJK_FONTS if f in names), None)
+    if found is None:
+        for path in font_manager.findSystemFonts():
+            flat = path.rsplit("/", 1)[-1].lower().replace("-", "").replace("_", "")
+            if any(key.replace("-", "") in flat for key in _CJK_FILES):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        found = next((f for f in CJK_FONTS if f in names), None)
+    return ("DejaVu Sans", found) if found else ("DejaVu Sans",)
+
+
+def _style() -> dict:
+    return {**STYLE, "font.family": list(font_families())}
+
+
 def _figure(height: float, ncols: int = 1, left: float = 0.7, bottom: float = 0.5, top: float = 0.35) -> tuple[Figure, list]:
     """A figure ``height`` inches tall with margins in inches (fixed margins: matplotlib's layout
     engines double the drawing time)."""
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(_style()):
         fig = Figure(figsize=(WIDTH, height))
         fig.subplots_adjust(left=left / WIDTH, right=1 - 0.15 / WIDTH, bottom=bottom / height, top=1 - top / height,
                             wspace=0.08 if ncols > 1 else 0.2)
@@ -50,7 +90,7 @@ def _legend_above(ax) -> None:
 
 def to_data_uri(fig: Figure) -> str:
     buf = io.BytesIO()
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(_style()):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -68,7 +108,7 @@ def funnel_plot(steps: Sequence[FunnelStep]) -> str:
     for ax, before, after, title in (
             (docs, [s.documents_in for s in steps], [s.kept for s in steps], "documents"),
             (chars, [max(s.chars_in, s.chars_out) for s in steps], [s.chars_out for s in steps], "characters")):
-        ax.barh(y, before[::-1], color=DROPPED, alpha=0.45, label="dropped, errored or removed")
+        ax.barh(y, before[::-1], color=DROPPED_LIGHT, label="dropped, errored or removed")
         ax.barh(y, after[::-1], color=KEPT, label="kept")
         ax.set_xlabel(title)
         _count_axis(ax)
@@ -78,16 +118,41 @@ def funnel_plot(steps: Sequence[FunnelStep]) -> str:
     return to_data_uri(fig)
 
 
-def histogram_plot(bars: Bars, xlabel: str, lines: Sequence[Threshold] = ()) -> str:
-    """A histogram over the distribution's buckets, with the thresholds as dashed lines."""
-    fig, (ax,) = _figure(2.6 + 0.2 * math.ceil(len(lines) / 3), top=0.15 + 0.2 * math.ceil(len(lines) / 3))
-    widths = [h - lo for lo, h in zip(bars.lows, bars.highs)]
-    ax.bar(bars.lows, bars.counts, width=widths, align="edge", color=KEPT, edgecolor="white", linewidth=0.4)
+def _split(low: float, high: float, log_x: bool) -> float:
+    return math.sqrt(low * high) if log_x and low > 0 else (low + high) / 2
+
+
+def histogram_plot(bars: Bars, xlabel: str, lines: Sequence[Threshold] = (), stacked: bool = True) -> str:
+    """A histogram over the distribution's buckets, with the thresholds as dashed lines. Its
+    ``parts`` are stacked (kept below dropped: they partition the bar) or, with ``stacked`` False,
+    drawn side by side in each bucket (input lengths beside output lengths)."""
+    series = list(bars.parts.items()) or [("", bars.counts)]
+    rows = math.ceil((len(lines) + (len(series) if bars.parts else 0)) / 3)
+    fig, (ax,) = _figure(2.6 + 0.2 * rows, top=0.15 + 0.2 * rows)
+    colors = [KEPT, DROPPED, OTHER] if stacked else [OTHER, KEPT, DROPPED]
+    if stacked:
+        widths = [h - lo for lo, h in zip(bars.lows, bars.highs)]
+        bottom = [0] * len(bars.lows)
+        for (name, counts), color in zip(series, colors):
+            ax.bar(bars.lows, counts, width=widths, bottom=bottom, align="edge", color=color, edgecolor="white",
+                   linewidth=0.4, label=name or None)
+            bottom = [b + c for b, c in zip(bottom, counts)]
+    else:
+        mids = [_split(lo, h, bars.log_x) for lo, h in zip(bars.lows, bars.highs)]
+        for i, ((name, counts), color) in enumerate(zip(series, colors)):
+            lefts = bars.lows if i == 0 else mids
+            rights = mids if i == 0 else bars.highs
+            ax.bar(lefts, counts, width=[r - lo for lo, r in zip(lefts, rights)], align="edge", color=color,
+                   edgecolor="white", linewidth=0.3, label=name)
     if bars.log_x:
         ax.set_xscale("log")
+    if lines and bars.lows:  # every threshold in view, also one beyond the values
+        low, high = min(bars.lows[0], *(t.value for t in lines)), max(bars.highs[-1], *(t.value for t in lines))
+        pad = (high / low) ** 0.03 if bars.log_x and low > 0 else None
+        ax.set_xlim(low / pad, high * pad) if pad else ax.set_xlim(low - 0.03 * (high - low), high + 0.03 * (high - low))
     for i, t in enumerate(lines):
         ax.axvline(t.value, color=LINE_COLORS[i % len(LINE_COLORS)], linestyle="--", linewidth=1.3, label=t.label)
-    if lines:
+    if lines or bars.parts:
         _legend_above(ax)
     ax.set_xlabel(xlabel + (" (log scale)" if bars.log_x else ""))
     ax.set_ylabel("documents")

@@ -365,6 +365,9 @@ def paper_directories(pattern: str, root: str) -> list[str]:
 class Arxiv(Source):
     name = "arxiv"
     Config = ArxivConfig
+    meta_fields = {"arxiv_id": str, "name": str, "url": str, "title": str, "main_file": str, "files": int,
+                   "missing_inputs": list[str], "recursive_inputs": list[str], "location": str,
+                   "macros_defined": int, "macros_expanded": int}
     default_inputs = ("arxiv/*/",)
 
     def input_paths(self, cfg: ArxivConfig, ctx: RunContext) -> list[str]:

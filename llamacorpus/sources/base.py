@@ -48,6 +48,10 @@ class Source:
     Config: type[SourceConfig] = SourceConfig
     #: meta fields whose values are counted (documents per value) after reading and in the output
     category_fields: tuple[str, ...] = ()
+    #: the typed meta fields of the documents it writes, its steps' included: ``{name: type}``
+    #: (str, int, float, bool, list[str], list[int], list[float]); the rest goes to meta.extra
+    #: (:mod:`llamacorpus.parquet`)
+    meta_fields: dict = {}
     #: the file globs a recipe uses when ``inputs`` is empty
     default_inputs: tuple[str, ...] = ()
 

@@ -177,6 +177,8 @@ class Books(Source):
     name = NAME
     Config = BooksConfig
     category_fields = ("collection",)
+    meta_fields = {"collection": str, "file": str, "encoding": str, "title": str, "author": str, "gutenberg_id": int,
+                   "pg_header": str, "pg_footer": bool, "url": str, "short_book_title": str, "publication_date": int}
     default_inputs = ("books/*.txt",)
 
     def read(self, cfg: BooksConfig, path: str) -> Iterator:

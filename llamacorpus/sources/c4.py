@@ -48,6 +48,8 @@ def c4_document(record: dict, shard: str, number: int, location: str):
 class C4(Source):
     name = "c4"
     Config = C4Config
+    category_fields = ("domain",)
+    meta_fields = {"url": str, "timestamp": str}
     default_inputs = ("c4/*.json.gz",)
 
     def input_paths(self, cfg: C4Config, ctx: RunContext) -> list[str]:

@@ -423,7 +423,10 @@ def read_listing(listing: str, base_url: str, limit: int = 0) -> list[str]:
 class CommonCrawl(Source):
     name = SOURCE_NAME
     Config = CommonCrawlConfig
-    category_fields = ("language", "bucket")
+    category_fields = ("language", "bucket", "domain")
+    meta_fields = {"url": str, "digest": str, "date": str, "cc_segment": str, "source_domain": str, "title": str,
+                   "original_nlines": int, "nlines": int, "language": str, "language_score": float,
+                   "perplexity": float, "bucket": str, "wiki_prob": float}
 
     def input_paths(self, cfg: CommonCrawlConfig, ctx: RunContext) -> list[str]:
         literal = [p for p in cfg.inputs if is_url(p)]

@@ -277,6 +277,9 @@ class StackExchange(Source):
     name = "stackexchange"
     Config = StackExchangeConfig
     category_fields = ("site",)
+    meta_fields = {"site": str, "question_id": int, "url": str, "title": str, "score": int, "answer_count": int,
+                   "accepted_answer_id": int, "tags": list[str], "timestamp": str, "answer_ids": list[int],
+                   "answer_scores": list[int], "site_rank": int, "location": str}
     default_inputs = ("stackexchange/*-Posts.xml",)
 
     def read(self, cfg: StackExchangeConfig, path: str) -> Iterator:

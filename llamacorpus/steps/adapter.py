@@ -43,11 +43,21 @@ class StepOutputs(NamedTuple):
     documents: beam.PCollection
     rejected: beam.PCollection | None = None  # ((source, reason), (hash, sample record))
     errors: beam.PCollection | None = None  # error record dicts
-    measures: beam.PCollection | None = None  # ("<source>/<step>/<field>", float)
+    measures: beam.PCollection | None = None  # ("<source>/<step>/<field>[@<outcome>]", float)
 
 
 def counter_name(source: str, step: str, what: str) -> str:
     return f"{source}/{step}/{what}"
+
+
+OUTCOME_SEP = "@"
+
+
+def measure_key(source: str, step: str, field: str, result: StepResult) -> str:
+    """The key of a step's measure, by the document's outcome: ``<source>/<step>/<field>@kept``
+    or ``@dropped``, so that the distributions show both beside the threshold."""
+    outcome = "kept" if result.doc is not None else ("dropped" if result.drop is not None else "error")
+    return f"{source}/{step}/{field}{OUTCOME_SEP}{outcome}"
 
 
 class StepCounters:
@@ -108,7 +118,7 @@ class OutcomeEmitter:
     def emit(self, result: StepResult, language: str | None = None) -> Iterator:
         self.counters.count_outcome(result.outcome, language)
         for field, value in result.measures:
-            yield pvalue.TaggedOutput(MEASURES, (f"{self.source}/{self.step}/{field}", value))
+            yield pvalue.TaggedOutput(MEASURES, (measure_key(self.source, self.step, field, result), value))
         if result.doc is not None:
             chars, nbytes = text_size(result.doc)
             self.counters.inc("chars_out", chars)

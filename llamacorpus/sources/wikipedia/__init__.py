@@ -108,6 +108,8 @@ class Wikipedia(Source):
     name = "wikipedia"
     Config = WikipediaConfig
     category_fields = ("language",)
+    meta_fields = {"title": str, "url": str, "language": str, "page_id": int, "revision_id": int, "timestamp": str,
+                   "markup_lines_removed": int}
     default_inputs = ("wikipedia/*.xml*",)
 
     def read(self, cfg: WikipediaConfig, path: str) -> Iterator:

@@ -57,7 +57,7 @@ from typing import Callable, Iterable, Literal, Sequence
 import apache_beam as beam
 
 from llamacorpus import fileio
-from llamacorpus.steps.adapter import MEASURES, GlobalStep, StepCounters, StepOutputs
+from llamacorpus.steps.adapter import MEASURES, GlobalStep, StepCounters, StepOutputs, measure_key
 from llamacorpus.config import FilePath, Section, field
 from llamacorpus.layout import Layout
 from llamacorpus.document import stable_hash, unit_interval
@@ -377,7 +377,7 @@ class _Apply(beam.DoFn):
             self._sha = model["sha256"]
         result = apply_batch(self.step, [doc])[0]
         for field_name, value in result.measures:
-            yield beam.pvalue.TaggedOutput(MEASURES, (f"{self.source}/{STEP}/{field_name}", value))
+            yield beam.pvalue.TaggedOutput(MEASURES, (measure_key(self.source, STEP, field_name, result), value))
         yield doc, result.doc or result.drop or result.error
 
 
