@@ -22,6 +22,10 @@ from test_train_data import SOURCES, write_fixture_shards
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
 STEPS = 60
+#: the full run's losses as the trainer gave them before the CUDA fast path (commit aa9fbd8, torch 2.13 CPU,
+#: one thread): what runs on a CPU must not change with what was added for GPUs
+PINNED_LOSSES = {1: 6.92483, 10: 6.10914, 30: 5.51222, 60: 5.42491}
+PINNED_VALIDATION = {"c4": 5.43658, "books": 5.32841, "all": 5.3825}
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +67,12 @@ def test_training_learns_and_reports_per_source_validation(full_run, capsys):
     run = full_run["run"]
     assert run["warmup"] == 6 and "scaled down" in run["warmup_note"]  # 20 capped at 10% of 60 steps
     assert run["model"]["vocab_size"] == 1000 and run["batch_tokens"] == 16 * 64
+
+
+def test_cpu_losses_are_the_pinned_ones(full_run):
+    curve = losses(full_run)
+    assert {step: curve[step] for step in PINNED_LOSSES} == pytest.approx(PINNED_LOSSES, abs=1e-5)
+    assert full_run["validation"][-1]["loss"] == pytest.approx(PINNED_VALIDATION, abs=1e-5)
 
 
 def test_train_command_prints_the_summary_and_mfu_with_a_given_peak(shard_dir, tmp_path, capsys):
