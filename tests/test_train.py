@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -131,14 +132,48 @@ def test_learning_rate_schedule():
     assert all(a >= b for a, b in zip(values, values[1:]))
 
 
+def free_port() -> int:
+    """A TCP port that nobody listens on now: the one the OS gives a socket bound to port 0."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(text, chars: int = 4000) -> str:
+    text = text.decode(errors="replace") if isinstance(text, bytes) else (text or "")
+    return text[-chars:]
+
+
+def torchrun(args: list[str], env: dict, attempts: int = 3) -> subprocess.CompletedProcess:
+    """``torch.distributed.run`` of one node on its own free port (static rendezvous: the agent's store on
+    that port, shared with the ranks) with generous timeouts. A failure shows the child's stderr and the
+    tail of its stdout; a port taken by someone else between ``free_port`` and the rendezvous is retried."""
+    for _ in range(attempts):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node_rank", "0",
+               "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "--rdzv_conf", "timeout=600",
+               *args]
+        try:
+            result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired as e:
+            pytest.fail(f"torchrun ran past {e.timeout} s\n--- stderr ---\n{tail(e.stderr)}\n"
+                        f"--- stdout (tail) ---\n{tail(e.stdout)}")
+        if result.returncode == 0:
+            return result
+        if "address already in use" not in result.stderr.lower():
+            break
+    pytest.fail(f"torchrun exited {result.returncode}: {' '.join(cmd)}\n--- stderr ---\n{tail(result.stderr, 8000)}"
+                f"\n--- stdout (tail) ---\n{tail(result.stdout)}")
+
+
 @pytest.mark.slow
 def test_two_ddp_ranks_match_one_process(shard_dir, full_run, tmp_path):
     """torchrun with 2 CPU ranks (gloo), 8 windows each per pass = the single process's 16."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "llamacorpus.model.train", "--shards", str(shard_dir), "--preset", "tiny", "--out", str(tmp_path),
-           "--steps", str(STEPS), "--stop_at", "4", "--log_every", "1", "--eval_every", "20", "--micro_batch", "8"]
-    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
+    if sys.platform == "linux":
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback, whatever the host name resolves to
+    torchrun(["--nproc_per_node", "2", "-m", "llamacorpus.model.train", "--shards", str(shard_dir), "--preset", "tiny",
+              "--out", str(tmp_path), "--steps", str(STEPS), "--stop_at", "4", "--log_every", "1", "--eval_every", "20",
+              "--micro_batch", "8", "--dist_timeout", "600"], env)
     log = json.loads((tmp_path / train_mod.LOG_NAME).read_text())
     assert log["run"]["world"] == 2 and log["run"]["batch_tokens"] == 16 * 64
     full = losses(full_run)

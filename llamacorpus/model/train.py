@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import ctypes
 import dataclasses
+import datetime
 import hashlib
 import json
 import math
@@ -96,6 +97,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--activation_checkpointing", action="store_true", help="recompute blocks in backward")
     p.add_argument("--threads", type=positive, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--dist_timeout", type=positive, default=1800,
+                   help="seconds a rank waits for the others (process group start, each collective)")
     p.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)")
     return p
 
@@ -495,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cpu":
         keep_freed_memory()
     if ranks.world > 1:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(seconds=args.dist_timeout))
     try:
         windows = TrainWindows(args.shards, args.seq_len or presets.get(args.preset).seq_len, args.seed)
         plan = make_plan(args, windows.manifest, ranks.world, device)
