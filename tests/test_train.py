@@ -2,6 +2,7 @@
 continues the uninterrupted one, the optimiser follows the paper, and DDP ranks split the batch."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from llamacorpus.model import checkpoint, presets
 from llamacorpus.model import train as train_mod
 from llamacorpus.model.model import LLaMA
 from llamacorpus.model.optim import build_optimizer, decay_split, lr_multiplier, scaled_warmup
+from llamacorpus.model.plan import Plan, make_plan
 from test_train_data import SOURCES, write_fixture_shards
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest, and robust on a busy machine
@@ -104,6 +106,25 @@ def test_checkpoint_resume_reproduces_the_uninterrupted_run(shard_dir, full_run,
         assert losses(resumed)[step] == pytest.approx(full[step], rel=1e-5, abs=1e-5)
     with pytest.raises(SystemExit, match="max_lr"):  # other settings than the checkpoint's
         train(shard_dir, tmp_path, "--lr", "1e-3")
+
+
+def test_each_option_is_declared_once_as_a_plan_field():
+    actions = [a for a in train_mod.parser()._actions if a.dest != "help"]
+    assert [a.option_strings[0] for a in actions] == [  # the flags, in the order of --help
+        "--shards", "--preset", "--out", "--steps", "--stop_at", "--batch_tokens", "--micro_batch", "--seq_len", "--lr",
+        "--final_lr_ratio", "--warmup", "--weight_decay", "--beta1", "--beta2", "--eps", "--grad_clip", "--seed",
+        "--eval_every", "--eval_tokens", "--log_every", "--ckpt_every", "--keep", "--overwrite", "--device",
+        "--precision", "--compile", "--activation_checkpointing", "--threads", "--dist_timeout", "--peak_tflops"]
+    fields = {f.name: f for f in dataclasses.fields(Plan)}
+    for action in actions:  # the flag's default and help are its field's
+        assert action.default == fields[action.dest].default and action.help == fields[action.dest].metadata["help"]
+    given = Plan(**vars(train_mod.parser().parse_args(["--shards", "s", "--preset", "tiny", "--lr", "1e-3",
+                                                       "--beta2", "0.99", "--micro_batch", "4"])))
+    assert given.steps is None and given.max_lr == 1e-3
+    plan = make_plan(given, {"vocab_size": 1000, "shards": []}, 1, torch.device("cpu"))
+    assert (plan.steps, plan.warmup, plan.max_lr, plan.betas, plan.accum, plan.batch_tokens) == (200, 20, 1e-3, (0.9, 0.99), 4, 1024)
+    assert (plan.precision, plan.compile, plan.eval_every, plan.log_every, plan.ckpt_every) == ("fp32", False, 40, 6, 40)
+    assert plan.model["vocab_size"] == 1000 and plan.out.endswith("train/tiny")
 
 
 def test_weight_decay_on_matrices_not_on_norms_or_embedding():

@@ -31,7 +31,6 @@ import contextlib
 import ctypes
 import dataclasses
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -46,137 +45,19 @@ import torch.nn.functional as F
 from llamacorpus.model import checkpoint, presets
 from llamacorpus.model.data import TrainWindows, validation_windows
 from llamacorpus.model.model import LLaMA, ModelConfig
-from llamacorpus.model.optim import build_optimizer, build_scheduler, scaled_warmup
+from llamacorpus.model.optim import build_optimizer, build_scheduler
+from llamacorpus.model.plan import TRAJECTORY, Plan, add_options, make_plan
 
 LOG_NAME = "train_log.json"
 #: dense bf16 peak FLOP/s per device (vendor datasheets), by a substring of the CUDA device name
 PEAK_BF16 = {"H100 SXM": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L4": 121e12,
              "A10": 125e12}
-#: settings a resumed run must share with its checkpoint (the rest may change between sessions)
-TRAJECTORY = ("preset", "model", "steps", "warmup", "max_lr", "final_lr_ratio", "weight_decay", "betas",
-              "eps", "grad_clip", "batch_tokens", "seq_len", "seed", "shards_digest")
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llamacorpus train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--shards", required=True, help="shard directory with manifest.json (<output>/shards)")
-    p.add_argument("--preset", required=True, choices=list(presets.PRESETS), help="model and optimisation preset")
-    p.add_argument("--out", default=None, help="checkpoints and train_log.json (default <shards>/../train/<preset>)")
-    p.add_argument("--steps", type=positive, default=None, help="optimizer steps (default: the preset's)")
-    p.add_argument("--stop_at", type=positive, default=None, help="stop after this step, keeping the schedule of --steps")
-    p.add_argument("--batch_tokens", type=positive, default=None, help="tokens per optimizer step (default: preset)")
-    p.add_argument("--micro_batch", type=positive, default=None, help="windows per forward pass (default: preset)")
-    p.add_argument("--seq_len", type=positive, default=None, help="window length (default: the preset's context)")
-    p.add_argument("--lr", type=float, default=None, help="maximum learning rate (default: preset)")
-    p.add_argument("--final_lr_ratio", type=float, default=0.1, help="final learning rate / maximum")
-    p.add_argument("--warmup", type=int, default=None,
-                   help="warmup steps (default: the preset's, capped at 10%% of --steps)")
-    p.add_argument("--weight_decay", type=float, default=0.1)
-    p.add_argument("--beta1", type=float, default=0.9)
-    p.add_argument("--beta2", type=float, default=0.95)
-    p.add_argument("--eps", type=float, default=1e-8)
-    p.add_argument("--grad_clip", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval_every", type=positive, default=None, help="steps between validations (default: steps/5, at most 1000)")
-    p.add_argument("--eval_tokens", type=positive, default=None, help="validation tokens per source (default: 32 windows)")
-    p.add_argument("--log_every", type=positive, default=None, help="steps per log line (default: steps/30, at most 100)")
-    p.add_argument("--ckpt_every", type=positive, default=None, help="steps between checkpoints (default: --eval_every)")
-    p.add_argument("--keep", type=int, default=2, help="checkpoints kept")
-    p.add_argument("--overwrite", action="store_true", help="discard checkpoints in --out and start again")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                   help="auto: bf16 autocast on CUDA, float32 on CPU")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--activation_checkpointing", action="store_true", help="recompute blocks in backward")
-    p.add_argument("--threads", type=positive, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--dist_timeout", type=positive, default=1800,
-                   help="seconds a rank waits for the others (process group start, each collective)")
-    p.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)")
-    return p
-
-
-@dataclasses.dataclass
-class Plan:
-    """Every effective setting of a run (defaults resolved), as train_log.json records it."""
-
-    preset: str
-    model: dict
-    steps: int
-    stop_at: int
-    warmup: int
-    warmup_note: str
-    max_lr: float
-    final_lr_ratio: float
-    weight_decay: float
-    betas: tuple[float, float]
-    eps: float
-    grad_clip: float
-    batch_tokens: int
-    micro_batch: int
-    accum: int
-    world: int
-    seq_len: int
-    seed: int
-    shards: str
-    shards_digest: str
-    out: str
-    device: str
-    precision: str
-    compile: bool
-    activation_checkpointing: bool
-    eval_every: int
-    eval_tokens: int
-    log_every: int
-    ckpt_every: int
-    keep: int
-    peak_tflops: float | None
-
-    def trajectory(self) -> dict:
-        return json.loads(json.dumps({k: getattr(self, k) for k in TRAJECTORY}))
-
-
-def shards_digest(manifest: dict) -> str:
-    """What the training data is: the training shards' names, sizes and hashes."""
-    key = [(s["prefix"], s["tokens"], s.get("sha256_bin", "")) for s in manifest["shards"]]
-    return hashlib.sha256(json.dumps([manifest["vocab_size"], key]).encode()).hexdigest()[:16]
-
-
-def make_plan(args: argparse.Namespace, manifest: dict, world: int, device: torch.device) -> Plan:
-    preset = presets.get(args.preset)
-    steps = args.steps or preset.steps
-    seq_len = args.seq_len or preset.seq_len
-    micro_batch = args.micro_batch or preset.micro_batch
-    asked = args.batch_tokens or preset.batch_tokens
-    accum = max(1, round(asked / (micro_batch * seq_len * world)))
-    if args.warmup is not None:
-        warmup, note = args.warmup, "as given"
-    else:
-        warmup = scaled_warmup(preset.warmup_steps, steps)
-        note = (f"the preset's {preset.warmup_steps}" if warmup == preset.warmup_steps else
-                f"the preset's {preset.warmup_steps} scaled down to 10% of a {steps}-step run")
-    model = dataclasses.replace(preset.model, vocab_size=int(manifest["vocab_size"]),
-                                max_seq_len=max(seq_len, preset.model.max_seq_len))
-    eval_every = args.eval_every or min(1000, max(1, steps // 5))
-    precision = args.precision if args.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
-    return Plan(
-        preset=preset.name, model=dataclasses.asdict(model), steps=steps, stop_at=min(args.stop_at or steps, steps),
-        warmup=warmup, warmup_note=note, max_lr=args.lr or preset.max_lr, final_lr_ratio=args.final_lr_ratio,
-        weight_decay=args.weight_decay, betas=(args.beta1, args.beta2), eps=args.eps, grad_clip=args.grad_clip,
-        batch_tokens=accum * micro_batch * seq_len * world, micro_batch=micro_batch, accum=accum, world=world,
-        seq_len=seq_len, seed=args.seed, shards=args.shards, shards_digest=shards_digest(manifest),
-        out=args.out or os.path.join(os.path.dirname(os.path.abspath(args.shards.rstrip("/"))), "train", preset.name),
-        device=str(device), precision=precision, compile=args.compile,
-        activation_checkpointing=args.activation_checkpointing, eval_every=eval_every,
-        eval_tokens=args.eval_tokens or 32 * seq_len, log_every=args.log_every or min(100, max(1, steps // 30)),
-        ckpt_every=args.ckpt_every or eval_every, keep=args.keep, peak_tflops=args.peak_tflops)
+    return add_options(p)
 
 
 @dataclasses.dataclass
@@ -490,24 +371,24 @@ class Trainer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    options = Plan(**vars(parser().parse_args(sys.argv[1:] if argv is None else argv)))
+    if options.threads:
+        torch.set_num_threads(options.threads)
     ranks = Ranks.from_env()
-    device = pick_device(args.device, ranks)
+    device = pick_device(options.device, ranks)
     if device.type == "cpu":
         keep_freed_memory()
     if ranks.world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                timeout=datetime.timedelta(seconds=args.dist_timeout))
+                                timeout=datetime.timedelta(seconds=options.dist_timeout))
     try:
-        windows = TrainWindows(args.shards, args.seq_len or presets.get(args.preset).seq_len, args.seed)
-        plan = make_plan(args, windows.manifest, ranks.world, device)
-        if args.overwrite and ranks.main:
+        windows = TrainWindows(options.shards, options.seq_len or presets.get(options.preset).seq_len, options.seed)
+        plan = make_plan(options, windows.manifest, ranks.world, device)
+        if plan.overwrite and ranks.main:
             for old in checkpoint.existing(plan.out):
                 os.remove(old)
-        trainer = Trainer(plan, ranks, device, windows, validation_windows(args.shards, plan.seq_len, plan.eval_tokens))
-        found = [] if args.overwrite else checkpoint.existing(plan.out)
+        trainer = Trainer(plan, ranks, device, windows, validation_windows(plan.shards, plan.seq_len, plan.eval_tokens))
+        found = [] if plan.overwrite else checkpoint.existing(plan.out)
         if found:
             trainer.resume(found[-1])
         trainer.run()
