@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -86,6 +87,9 @@ def test_train_command_prints_the_summary_and_mfu_with_a_given_peak(shard_dir, t
     for record in log["train"]:  # model FLOPs per second over the given 1 GFLOP/s peak
         assert record["mfu"] == pytest.approx(log["model"]["flops_per_token"] * record["tokens_per_s"] / 1e9, rel=1e-3)
     assert "| mfu " in out
+    step_lines = [line for line in out.splitlines() if line.startswith("step ")]
+    assert len(step_lines) == 4 and all(re.search(r"\| eta (\d+h\d\dm|\d+m\d\ds|\d+s)$", line) for line in step_lines)
+    assert step_lines[-1].endswith("| eta 0s")  # the last step: nothing left
     assert "loss curve (tiny, 4 steps, 4,096 tokens): start" in out
     assert "validation loss per source, step 0 -> 4:" in out and "  c4 " in out and "  books " in out
     assert f"log: {tmp_path / train_mod.LOG_NAME}" in out
@@ -125,6 +129,18 @@ def test_each_option_is_declared_once_as_a_plan_field():
     assert (plan.steps, plan.warmup, plan.max_lr, plan.betas, plan.accum, plan.batch_tokens) == (200, 20, 1e-3, (0.9, 0.99), 4, 1024)
     assert (plan.precision, plan.compile, plan.eval_every, plan.log_every, plan.ckpt_every) == ("fp32", False, 40, 6, 40)
     assert plan.model["vocab_size"] == 1000 and plan.out.endswith("train/tiny")
+
+
+def test_eta_is_steps_left_times_a_moving_average_of_seconds_per_step():
+    eta = train_mod.Eta()
+    eta.update(30.0, 1)  # step 1: compilation and warm-up
+    assert eta.left(100) == 3000.0
+    eta.update(4.0, 2)  # the second interval replaces the first
+    assert eta.left(100) == 200.0
+    eta.update(8.0, 2)  # then 0.7 x the average + 0.3 x the new interval's
+    assert eta.left(100) == pytest.approx(260.0)
+    assert [train_mod.format_duration(s) for s in (0, 45.4, 192, 3600 + 5 * 60 + 9, 26 * 3600)] == [
+        "0s", "45s", "3m12s", "1h05m", "26h00m"]
 
 
 def test_weight_decay_on_matrices_not_on_norms_or_embedding():

@@ -123,6 +123,31 @@ def peak_flops(device: torch.device, precision: str, given_tflops: float | None)
     return next((peak for key, peak in PEAK_BF16.items() if key in name), None)
 
 
+def format_duration(seconds: float) -> str:
+    """45s, 3m12s, 1h05m."""
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class Eta:
+    """Time left: the steps left times an exponential moving average of the seconds per step of the log
+    intervals. The first interval (step 1, with compilation and warm-up) stands only until the second."""
+
+    SMOOTHING = 0.3
+
+    def __init__(self):
+        self.per_step, self.intervals = 0.0, 0
+
+    def update(self, seconds: float, steps: int) -> None:
+        rate = seconds / steps
+        self.intervals += 1
+        self.per_step = rate if self.intervals <= 2 else (1 - self.SMOOTHING) * self.per_step + self.SMOOTHING * rate
+
+    def left(self, steps: int) -> float:
+        return self.per_step * steps
+
+
 class Logger:
     """Lines on rank 0 (through tqdm's writer when a progress bar is on the terminal)."""
 
@@ -250,6 +275,7 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if plan.precision == "bf16" \
             else contextlib.nullcontext
         self.peak = peak_flops(device, plan.precision, plan.peak_tflops)
+        self.eta = Eta()
 
     def resume(self, path: str) -> None:
         state = checkpoint.load(path, self.device)
@@ -332,9 +358,11 @@ class Trainer:
                   "grad_norm": round(norm, 5), "tokens_per_s": round(tps, 1),
                   "data_fraction": round(data_seconds / seconds, 4), "mfu": round(mfu, 4) if mfu else None}
         self.history["train"].append(record)
+        self.eta.update(seconds, len(losses))
         self.log.say(f"step {self.step:>6}/{self.plan.steps} | loss {record['loss']:.4f} | lr {lr:.2e} | "
                      f"grad {norm:.3f} | {tps:,.0f} tok/s | data {100 * record['data_fraction']:.1f}%"
-                     + (f" | mfu {100 * mfu:.1f}%" if mfu else ""))
+                     + (f" | mfu {100 * mfu:.1f}%" if mfu else "")
+                     + f" | eta {format_duration(self.eta.left(self.plan.stop_at - self.step))}")
 
     def run(self) -> None:
         plan = self.plan
