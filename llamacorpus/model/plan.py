@@ -70,7 +70,8 @@ class Plan:
     overwrite: bool = option("discard checkpoints in --out and start again", False, action="store_true")
     device: str = option("cuda or cpu (default: cuda when available)")
     precision: str = option("auto: bf16 autocast on CUDA, float32 on CPU", "auto", choices=["auto", "bf16", "fp32"])
-    compile: bool = option("torch.compile the model", False, action="store_true")
+    compile: bool = option("torch.compile the model (default: on CUDA, off on CPU)",
+                           action=argparse.BooleanOptionalAction)
     activation_checkpointing: bool = option("recompute blocks in backward", False, action="store_true")
     threads: int = option("torch CPU threads (default: torch's)", type=positive)
     dist_timeout: int = option("seconds a rank waits for the others (process group start, each collective)",
@@ -129,6 +130,8 @@ def make_plan(given: Plan, manifest: dict, world: int, device: torch.device) -> 
     p.device = str(device)
     if p.precision == "auto":
         p.precision = "bf16" if device.type == "cuda" else "fp32"
+    if p.compile is None:
+        p.compile = device.type == "cuda"
     p.eval_every = p.eval_every or min(1000, max(1, p.steps // 5))
     p.eval_tokens = p.eval_tokens or 32 * p.seq_len
     p.log_every = p.log_every or min(100, max(1, p.steps // 30))

@@ -34,6 +34,7 @@ import datetime
 import json
 import math
 import os
+import statistics
 import sys
 import time
 
@@ -42,16 +43,14 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from llamacorpus.model import checkpoint, presets
+from llamacorpus.model import checkpoint, gpu, presets
 from llamacorpus.model.data import TrainWindows, validation_windows
+from llamacorpus.model.loader import Batches
 from llamacorpus.model.model import LLaMA, ModelConfig
 from llamacorpus.model.optim import build_optimizer, build_scheduler
 from llamacorpus.model.plan import TRAJECTORY, Plan, add_options, make_plan
 
 LOG_NAME = "train_log.json"
-#: dense bf16 peak FLOP/s per device (vendor datasheets), by a substring of the CUDA device name
-PEAK_BF16 = {"H100 SXM": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L4": 121e12,
-             "A10": 125e12}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -119,8 +118,7 @@ def peak_flops(device: torch.device, precision: str, given_tflops: float | None)
         return given_tflops * 1e12
     if device.type != "cuda" or precision != "bf16":
         return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_BF16.items() if key in name), None)
+    return gpu.peak_bf16(torch.cuda.get_device_name(device))
 
 
 def format_duration(seconds: float) -> str:
@@ -227,6 +225,10 @@ def summarize(plan: Plan, history: dict) -> dict:
                "ln_vocab": round(math.log(plan.model["vocab_size"]), 4), "start_loss": curve[0]["loss"],
                "end_loss": curve[-1]["loss"], "min_loss": best["loss"], "min_step": best["step"],
                "points": [(curve[i]["step"], curve[i]["loss"]) for i in picks]}
+    steady = curve[1:] or curve  # the first interval (step 1) carries compilation and warm-up
+    summary["speed"] = {key: statistics.median(r[key] for r in steady) for key in ("tokens_per_s", "data_fraction")}
+    if steady[0]["mfu"] is not None:
+        summary["speed"]["mfu"] = statistics.median(r["mfu"] for r in steady)
     if history["validation"]:
         first, last = history["validation"][0], history["validation"][-1]
         summary["validation"] = {"first_step": first["step"], "last_step": last["step"], "first": first["loss"],
@@ -240,6 +242,10 @@ def format_summary(plan: Plan, summary: dict, log_path: str) -> str:
              f"end {summary['end_loss']:.3f}, min {summary['min_loss']:.3f} at step {summary['min_step']}",
              "  step " + "".join(f"{s:>9}" for s, _ in summary["points"]),
              "  loss " + "".join(f"{v:>9.3f}" for _, v in summary["points"])]
+    speed = summary["speed"]
+    lines.append(f"speed (median of the log intervals after step 1): {speed['tokens_per_s']:,.0f} tok/s, "
+                 f"{100 * speed['data_fraction']:.1f}% of step time waiting for data"
+                 + (f", mfu {100 * speed['mfu']:.1f}%" if "mfu" in speed else ""))
     val = summary.get("validation")
     if val:
         lines.append(f"validation loss per source, step {val['first_step']} -> {val['last_step']}:")
@@ -276,6 +282,12 @@ class Trainer:
             else contextlib.nullcontext
         self.peak = peak_flops(device, plan.precision, plan.peak_tflops)
         self.eta = Eta()
+        self.batches = Batches(windows, plan.micro_batch, device)  # on CUDA: pinned, gathered a pass ahead
+        if device.type == "cuda":
+            cfg = self.raw.cfg
+            self.info["device_name"] = torch.cuda.get_device_name(device)
+            self.info["attention"] = gpu.attention_probe(cfg.n_heads, cfg.head_dim, plan.seq_len, device,
+                                                         torch.bfloat16 if plan.precision == "bf16" else torch.float32)
 
     def resume(self, path: str) -> None:
         state = checkpoint.load(path, self.device)
@@ -310,8 +322,11 @@ class Trainer:
         self.log.say(f"schedule: max lr {plan.max_lr:g}, warmup {plan.warmup} steps ({plan.warmup_note}), cosine "
                      f"to {plan.final_lr_ratio:g} x max at step {plan.steps}; AdamW betas {plan.betas}, weight decay "
                      f"{plan.weight_decay} on matrices (not norms, not the embedding), clip {plan.grad_clip}; "
-                     f"{plan.precision} on {self.device}"
+                     f"{plan.precision} on {self.device}" + (", torch.compile" if plan.compile else "")
                      + (f"; stopping at step {plan.stop_at}" if plan.stop_at < plan.steps else ""))
+        if "attention" in info:
+            self.log.say(f"{info['device_name']}: attention runs {info['attention']['backend']} "
+                         f"({', '.join(info['attention']['kernels']) or 'no attention kernel seen'})")
         missing = [name for name in windows.manifest["sources"] if name not in {v.name for v in self.val_sources}]
         if self.val_sources:
             self.log.say("validation every {} steps on held-out documents: {}".format(
@@ -321,19 +336,26 @@ class Trainer:
             self.log.say("validation: the manifest has no held-out documents, so no validation loss is measured")
 
     def validate(self) -> None:
-        result = evaluate(self.model, self.val_sources, self.plan, self.ranks, self.device, self.autocast)
+        # the uncompiled model: each shape of validation (no grad, a shorter last batch) would recompile
+        result = evaluate(self.raw, self.val_sources, self.plan, self.ranks, self.device, self.autocast)
         self.history["validation"].append({"step": self.step, **result})
         self.log.say(f"validation at step {self.step}: "
                      + ", ".join(f"{name} {v:.4f}" for name, v in result["loss"].items()))
 
+    def micro_positions(self, start: int) -> list[int]:
+        """The first run position of each micro pass of this rank in the step that starts at ``start``."""
+        plan = self.plan
+        return [start + (micro * plan.world + self.ranks.rank) * plan.micro_batch for micro in range(plan.accum)]
+
     def train_step(self) -> tuple[float, float, float]:
-        """One optimizer step: (loss, grad norm before clipping, seconds spent loading data)."""
+        """One optimizer step: (loss, grad norm before clipping, seconds spent waiting for data)."""
         plan, ranks = self.plan, self.ranks
         loss_sum, data_seconds = torch.zeros((), device=self.device), 0.0
-        for micro in range(plan.accum):
+        firsts = self.micro_positions(self.position)
+        following = firsts[1:] + self.micro_positions(self.position + plan.accum * plan.world * plan.micro_batch)[:1]
+        for micro, (first, then) in enumerate(zip(firsts, following)):
             t0 = time.perf_counter()
-            first = self.position + (micro * plan.world + ranks.rank) * plan.micro_batch
-            batch = torch.from_numpy(self.windows.batch(first, plan.micro_batch)).to(self.device, non_blocking=True)
+            batch = self.batches.get(first, then)
             data_seconds += time.perf_counter() - t0
             last = micro == plan.accum - 1 or ranks.world == 1
             with contextlib.nullcontext() if last else self.model.no_sync():  # all-reduce once per step
@@ -353,14 +375,14 @@ class Trainer:
     def record(self, lr: float, losses: list[float], norm: float, seconds: float, data_seconds: float) -> None:
         """A point of the training curve: the mean loss since the previous one, and the speed."""
         tps = len(losses) * self.plan.batch_tokens / seconds
-        mfu = self.info["flops_per_token"] * tps / (self.peak * self.plan.world) if self.peak else None
+        mfu = gpu.mfu(self.info["flops_per_token"], tps, self.peak, self.plan.world) if self.peak else None
         record = {"step": self.step, "loss": round(sum(losses) / len(losses), 5), "lr": lr,
                   "grad_norm": round(norm, 5), "tokens_per_s": round(tps, 1),
                   "data_fraction": round(data_seconds / seconds, 4), "mfu": round(mfu, 4) if mfu else None}
         self.history["train"].append(record)
         self.eta.update(seconds, len(losses))
         self.log.say(f"step {self.step:>6}/{self.plan.steps} | loss {record['loss']:.4f} | lr {lr:.2e} | "
-                     f"grad {norm:.3f} | {tps:,.0f} tok/s | data {100 * record['data_fraction']:.1f}%"
+                     f"grad {norm:.3f} | {tps:,.0f} tok/s | data wait {100 * record['data_fraction']:.1f}%"
                      + (f" | mfu {100 * mfu:.1f}%" if mfu else "")
                      + f" | eta {format_duration(self.eta.left(self.plan.stop_at - self.step))}")
 
@@ -388,6 +410,7 @@ class Trainer:
             if self.step % plan.ckpt_every == 0 or self.step == plan.stop_at:
                 self.save()
             started += time.perf_counter() - pause  # validation and saving are not training time
+        self.batches.close()
         self.log.close()
 
     def finish(self) -> None:
@@ -406,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(options.device, ranks)
     if device.type == "cpu":
         keep_freed_memory()
+    else:
+        gpu.allow_tf32()
     if ranks.world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 timeout=datetime.timedelta(seconds=options.dist_timeout))
