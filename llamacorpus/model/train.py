@@ -421,11 +421,10 @@ class Trainer:
                 print(format_summary(self.plan, summary, path), flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = Plan(**vars(parser().parse_args(sys.argv[1:] if argv is None else argv)))
+def setup(options: Plan, ranks: Ranks) -> torch.device:
+    """The device of this rank, with the process set up for it (threads, allocator, TF32, process group)."""
     if options.threads:
         torch.set_num_threads(options.threads)
-    ranks = Ranks.from_env()
     device = pick_device(options.device, ranks)
     if device.type == "cpu":
         keep_freed_memory()
@@ -434,16 +433,29 @@ def main(argv: list[str] | None = None) -> int:
     if ranks.world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 timeout=datetime.timedelta(seconds=options.dist_timeout))
+    return device
+
+
+def make_trainer(options: Plan, ranks: Ranks, device: torch.device) -> Trainer:
+    """The run of ``options`` (the command line), resumed from the newest checkpoint in its ``out``."""
+    windows = TrainWindows(options.shards, options.seq_len or presets.get(options.preset).seq_len, options.seed)
+    plan = make_plan(options, windows.manifest, ranks.world, device)
+    if plan.overwrite and ranks.main:
+        for old in checkpoint.existing(plan.out):
+            os.remove(old)
+    trainer = Trainer(plan, ranks, device, windows, validation_windows(plan.shards, plan.seq_len, plan.eval_tokens))
+    found = [] if plan.overwrite else checkpoint.existing(plan.out)
+    if found:
+        trainer.resume(found[-1])
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = Plan(**vars(parser().parse_args(sys.argv[1:] if argv is None else argv)))
+    ranks = Ranks.from_env()
+    device = setup(options, ranks)
     try:
-        windows = TrainWindows(options.shards, options.seq_len or presets.get(options.preset).seq_len, options.seed)
-        plan = make_plan(options, windows.manifest, ranks.world, device)
-        if plan.overwrite and ranks.main:
-            for old in checkpoint.existing(plan.out):
-                os.remove(old)
-        trainer = Trainer(plan, ranks, device, windows, validation_windows(plan.shards, plan.seq_len, plan.eval_tokens))
-        found = [] if plan.overwrite else checkpoint.existing(plan.out)
-        if found:
-            trainer.resume(found[-1])
+        trainer = make_trainer(options, ranks, device)
         trainer.run()
         trainer.finish()
         return 0
