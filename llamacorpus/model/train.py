@@ -9,8 +9,14 @@ torchrun; gloo on CPU, NCCL on CUDA). Step ``s`` reads run positions ``[s*G, (s+
 per step; a position is a window of the packed stream in a seeded pseudo-random order, see
 :mod:`llamacorpus.model.data`), micro-pass ``m`` of rank ``r`` the sub-range starting at
 ``s*G + (m*world + r)*micro_batch``, so ranks never share a window and a run gives the same
-gradients (up to float rounding) on any number of ranks. bf16 autocast on CUDA, float32
-on CPU. Optimiser and schedule: :mod:`llamacorpus.model.optim`.
+gradients (up to float rounding) on any number of ranks. Optimiser and schedule:
+:mod:`llamacorpus.model.optim`; the settings, each declared once: :mod:`llamacorpus.model.plan`.
+
+On CUDA the trainer takes the fast path (:mod:`llamacorpus.model.gpu`): bf16 autocast, TF32 for what
+stays in float32, ``torch.compile`` (``--no-compile`` to turn it off), fused AdamW, flash attention
+through SDPA (the backend and kernels that ran are printed and logged), and batches pinned and gathered
+a micro pass ahead on a thread. A CPU run takes none of it: float32, eager, batches read in the loop.
+Each step line gives the share of step time spent waiting for data and an ETA.
 
 Outputs in ``--out`` (default ``<shards>/../train/<preset>``): checkpoints (:mod:`.checkpoint`) and
 ``train_log.json`` (settings, model size, the training curve, per-source validation losses, summary).
