@@ -37,6 +37,7 @@ import contextlib
 import ctypes
 import dataclasses
 import datetime
+import gc
 import json
 import math
 import os
@@ -456,17 +457,26 @@ def make_trainer(options: Plan, ranks: Ranks, device: torch.device) -> Trainer:
     return trainer
 
 
+def run_training(options: Plan, ranks: Ranks, device: torch.device) -> None:
+    trainer = make_trainer(options, ranks, device)
+    trainer.run()
+    trainer.finish()
+
+
 def main(argv: list[str] | None = None) -> int:
     options = Plan(**vars(parser().parse_args(sys.argv[1:] if argv is None else argv)))
     ranks = Ranks.from_env()
     device = setup(options, ranks)
     try:
-        trainer = make_trainer(options, ranks, device)
-        trainer.run()
-        trainer.finish()
+        run_training(options, ranks, device)  # the Trainer, and DDP in it, end here
         return 0
     finally:
         if ranks.world > 1:
+            # A process group that DDP (or a reference cycle through it) still holds when it is destroyed
+            # lives on to interpreter exit, where gloo's threads can abort the process ("terminate called
+            # without an active exception"; a minimal two-rank DDP script here: 3 aborts in 20 runs, none in
+            # 40 with the group's holders freed first).
+            gc.collect()
             dist.destroy_process_group()
 
 
