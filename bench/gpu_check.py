@@ -206,9 +206,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--eager", action="store_true", help="train without torch.compile (the fallback)")
     p.add_argument("--rc", nargs="*", default=[], help="report: PHASE=EXIT_CODE of the phases")
     args = p.parse_args(argv)
-    if args.phase == "report":
-        report(args)
-        return 0
+    if args.phase == "report":  # its exit status is the check's: 0 when every phase ran and correctness held
+        out = report(args)
+        return 0 if set(out["exit_codes"].values()) <= {"0"} and out.get("correctness", {}).get("passed") else 1
     signal.signal(signal.SIGTERM, on_sigterm)
     if args.phase == "correctness":
         result = correctness(args)

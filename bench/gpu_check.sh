@@ -10,7 +10,8 @@
 #
 # Shards first, on this machine: /work/main/.venv/bin/python bench/make_gpu_shards.py (-> build/gpu_shards,
 # which the device call carries). Writes $OUT/gpu_check.json, $OUT/phases/*.json and $OUT/log.txt
-# ($OUT defaults to build/gpu_check_out where it is not set).
+# ($OUT defaults to build/gpu_check_out where it is not set). Exit status 0 when every phase finished and
+# the correctness check held.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
