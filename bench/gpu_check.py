@@ -50,8 +50,8 @@ SETTINGS = {
 }
 SMOKE = {
     "correctness": ["--seq_len", "128", "--micro_batch", "1", "--batch_tokens", "128", "--steps", "300", "--warmup", "1"],
-    "train": ["--seq_len", "128", "--micro_batch", "1", "--batch_tokens", "256", "--steps", "4", "--log_every", "2",
-              "--eval_every", "2", "--eval_tokens", "128", "--device", "cpu"],
+    "train": ["--seq_len", "128", "--micro_batch", "1", "--batch_tokens", "256", "--steps", "3", "--log_every", "1",
+              "--eval_every", "3", "--eval_tokens", "128", "--device", "cpu"],
     "small": ["--steps", "6", "--log_every", "2", "--eval_every", "3", "--precision", "fp32", "--device", "cpu"],
 }
 
