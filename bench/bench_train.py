@@ -1,6 +1,8 @@
-"""Training throughput of a preset on real shards: tokens/s, and how a step splits between data
-loading (gathering windows from the memory-mapped shards, copying them to the device) and compute
-(forward, backward, clipping, AdamW). On CUDA with bf16 the trainer also reports MFU.
+"""Training throughput of a preset on real shards: tokens/s, and how a step splits between waiting
+for data (gathering windows from the memory-mapped shards and copying them to the device; on CUDA the
+trainer gathers them a micro pass ahead on a thread, so this is only the wait that is left) and compute
+(forward, backward, clipping, AdamW). On CUDA with bf16 the trainer also reports MFU, and compiles the
+model unless ``--no-compile`` is passed through.
 
 Without ``--shards`` the bench first builds the shards the README's run trains on: the pipeline's
 ``documents,mix`` stages on the c4 and wikipedia fixtures with the recipe's tokenizer settings (a
@@ -10,8 +12,11 @@ costs, is left out). Wall-clock figures depend on what else the machine runs: th
 printed beside them, and CPU seconds per 1,000 tokens (this process, all threads) are less
 sensitive to it.
 
-    /work/venv/bin/python bench/bench_train.py [--shards DIR] [--preset small] [--steps 30] [--threads N]
+    /work/main/.venv/bin/python bench/bench_train.py [--shards DIR] [--preset small] [--steps 30] [--threads N]
         [--device cuda] [any other `llamacorpus train` flag]
+    python3 bench/bench_train.py --shards build/gpu_shards --preset gpu-small --steps 60   # on a GPU
+
+bench/gpu_check.sh is the whole GPU check (correctness, 300 steps, kernels, memory) in one call.
 """
 from __future__ import annotations
 
@@ -69,7 +74,7 @@ def main(argv: list[str]) -> int:
           f"{log['run']['batch_tokens']:,} tokens/step of {log['run']['seq_len']}-token windows, "
           f"{log['run']['precision']} on {log['run']['device']}, {torch.get_num_threads()} torch thread(s)")
     print(f"tokens/s (median over log intervals): {tps:,.0f}")
-    print(f"step time split: data loading {100 * data:.1f}%, compute {100 * (1 - data):.1f}%")
+    print(f"step time split: waiting for data {100 * data:.1f}%, compute {100 * (1 - data):.1f}%")
     print(f"MFU: {100 * statistics.median(mfu):.1f}%" if mfu else
           "MFU: - (device peak unknown: CUDA bf16 on a known GPU, or --peak_tflops)")
     print(f"whole command: {wall:.1f} s wall, {1000 * cpu / tokens:.2f} CPU s per 1,000 trained tokens "

@@ -41,6 +41,24 @@ def test_paper_sizes_on_the_meta_device(name, billions, hidden):
     assert model.output.weight is not model.tok_embeddings.weight  # untied head
 
 
+def test_gpu_small_is_the_125m_class_built_as_llama():
+    preset = presets.get("gpu-small")
+    cfg = preset.model
+    assert (cfg.dim, cfg.n_layers, cfg.n_heads, cfg.head_dim, preset.seq_len, cfg.vocab_size) == (768, 12, 12, 64, 1024, 32000)
+    assert cfg.ffn_hidden == 2048  # 2/3 * 4 * 768, already a multiple of 256
+    with torch.device("meta"):
+        model = LLaMA(cfg)
+    d, hidden, vocab = 768, 2048, 32000
+    per_layer = 4 * d * d + 3 * d * hidden + 2 * d  # wq wk wv wo, w1 w2 w3, two RMSNorm gains
+    assert model.num_params() == 2 * vocab * d + 12 * per_layer + d == 134_105_856  # + embedding, head, final norm
+    assert model.num_params(embedding=False) == 109_529_856
+    # GPT-3 Table 2.1, 125M: batch 0.5M tokens, lr 6e-4; micro batches of 32 windows, 16 of them a step
+    assert (preset.batch_tokens, preset.max_lr, preset.micro_batch) == (512 * 1024, 6e-4, 32)
+    assert preset.batch_tokens // (preset.micro_batch * preset.seq_len) == 16
+    assert preset.warmup_steps == 2000 and preset.steps * preset.batch_tokens / model.num_params() == pytest.approx(19.5, abs=0.1)
+    assert "GPT-3 Table 2.1" in preset.description
+
+
 def test_initial_loss_is_about_ln_vocab_and_init_is_as_documented(tokens):
     torch.manual_seed(0)
     model = LLaMA(TINY)
