@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
 
     out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="gpu-shards-") as tmp:
-        code = run.main(["--recipe", str(ROOT / "recipes" / "llama1.yaml"), "--input_root", str(ROOT / "tests" / "fixtures"),
+        code = run.main(["--recipe", "llama1", "--input_root", str(ROOT / "tests" / "fixtures"),
                          "--sources", args.sources, "--output", tmp, "--stages", "documents,mix", "--no_report",
                          "--set", "mixture.shortfall=repeat", "--set", f"mixture.total_tokens={args.total_tokens}"])
         if code:
