@@ -5,13 +5,19 @@
 Writes, for every source of ``recipes/llama1.yaml`` (or those ``--sources`` names), the files the
 recipe's input globs read, multiplied N times, under DIR in the same layout, so that
 ``python beam_main.py --recipe recipes/llama1.yaml --input_root DIR --output OUT`` runs on it
-unchanged. ``tests/fixtures/models`` is copied to ``DIR/models`` (the recipe itself takes no model
-from the input root: fastText lid.176 is package data and the perplexity LMs come from
-``train-lm``; the copy lets ``--set sources.commoncrawl.perplexity.models_dir=DIR/models`` point
-at the small real models the tests use). ``--report`` reads the result back with the project's
-readers and prints documents per source, the Common Crawl line-dedup removal fraction and the
-language mix. The output is deterministic: the same factor gives the same bytes (gzip members
-carry no time stamp; nothing depends on the clock or on hash seeds).
+unchanged. The recipe takes no model from the input root (fastText lid.176 is package data; the
+perplexity LMs come from ``train-lm`` into ``<output>/models/lm``). ``tests/fixtures/models`` is
+copied to ``DIR/models``, its SentencePiece model and toy KenLM ARPA also as
+``DIR/models/lm/en.sp.model`` and ``en.arpa`` (the layout ``tests/test_perplexity.py`` gives
+them), so that a run without ``train-lm`` can point the perplexity step at them::
+
+    --set sources.commoncrawl.perplexity.models_dir=DIR/models/lm \
+    --set 'sources.commoncrawl.perplexity.lm_model="{lang}.arpa"'
+
+``--report`` reads the result back with the project's readers and prints documents per source,
+the Common Crawl line-dedup removal fraction and the language mix. The output is deterministic:
+the same factor gives the same bytes (gzip members carry no time stamp; nothing depends on the
+clock or on hash seeds).
 
 Copy 0 is the original: its files are the fixture files byte for byte (Wikipedia excepted: its
 pages, byte for byte, are rewritten into a multistream dump). Copies 1..N-1 differ from it and
@@ -20,21 +26,22 @@ from each other as follows.
 Words (all sources). A copy's text differs by *word substitution between real words*: for each
 pool (a source, and for Common Crawl and Wikipedia a language) the words of the fixture text are
 ranked by frequency; the most frequent quarter of them, at most :data:`FUNCTION_WORDS` (the, of,
-und, der...: the function words) are kept, and every other word of copy k is replaced by the
-word k places further on (cyclically, never itself) in its group: the words of one script and
-length (short length classes merged so that a group holds at least :data:`GROUP_SIZE` words when
-the pool has them), in frequency order. So a copy keeps the sentence frame, the script, the
-language and about the length of its original, every content word is another real word of the
-same language from the fixtures, and two copies of one text differ wherever they hold a content
-word (copies stay distinct while k is below the group size: ``--factor`` stops at
-:data:`MAX_FACTOR`). A substitute is written as the fixtures mostly write it (a name keeps its
-capital) in the case shape of the word it replaces (``Alice`` -> ``Queen``, ``ALICE`` ->
-``QUEEN``); digits, punctuation, URLs, markup and the spans named below are left as they are. A
-unit (a line, an HTML text segment, a document) holding function words only has those replaced
-instead. The mapping of copy k is one function of the word, the same in every document of the
-pool. One-word lines are where copies can meet: a substitute may be another page's one-word
-line, so the line-dedup removal fraction creeps up with the factor (measured: +0.5 points at 2x,
-+4 points at 64x).
+und, der...: the function words), are kept. Copy k draws half of the other (content) words
+(:data:`SHARE`, by a CRC32 of k and the word) and replaces each by the word k places further on
+(cyclically, never itself) in its group: the words of one script and length (short length classes
+merged so that a group holds at least :data:`GROUP_SIZE` words when the pool has them), in
+frequency order. A unit (a line, an HTML text segment, a document) that this leaves unchanged has
+all its content words replaced, and if it has none, its function words. So a copy keeps the
+sentence frame, half the content words, the script, the language and about the length of its
+original; every substitute is a real word of the same language from the fixtures; two copies of
+one text differ wherever either substitutes a word (copies stay distinct while k is below the
+group size: ``--factor`` stops at :data:`MAX_FACTOR`). A substitute is written as the fixtures
+mostly write it (a name keeps its capital) in the case shape of the word it replaces (``Alice``
+-> ``Queen``, ``ALICE`` -> ``QUEEN``); digits, punctuation, URLs, markup and the spans named below
+are left as they are. Copy k's choice and mapping are functions of the word alone, the same in
+every document of the pool. One-word lines are where copies can meet: a substitute may be another
+page's one-word line, so the line-dedup removal fraction creeps up with the factor (measured: +0.5
+points at 2x, +4.4 at 64x).
 
 * **commoncrawl** (WARC and WET files, one file per fixture file and copy, ``-copyNNN`` in the
   name, one gzip member per record): each record gets ``?copy=k`` (``&copy=k``) in its
@@ -104,6 +111,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import numpy as np
 from lxml import etree
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
@@ -130,6 +138,7 @@ RECIPE = ROOT / "recipes" / "llama1.yaml"
 FIXTURES = ROOT / "tests" / "fixtures"
 FUNCTION_WORDS = 100  # the most frequent words of a pool kept as they are (at most a quarter of it)
 CODE_KEYWORDS = 300  # GitHub: keywords and common names kept
+SHARE = 50  # per cent of the content words a copy substitutes (a share drawn per copy, by word)
 GROUP_SIZE = 256  # a substitution group holds at least this many words (when the pool has them)
 MAX_FACTOR = GROUP_SIZE
 DEFAULT_DUMP_DATE = "20220701"  # LLaMA: "Wikipedia dumps from the June-August 2022 period"
@@ -230,27 +239,33 @@ class Vocabulary:
             self.where[w] = (len(self.groups), i)
         self.groups.append(group)
 
-    def word(self, word: str, k: int, every: bool = False) -> str:
-        """Copy k's word for ``word`` (as written): the same unless it is a known content word
-        (or, with ``every``, any known word)."""
+    def word(self, word: str, k: int, level: int = 0) -> str:
+        """Copy k's word for ``word`` (as written). Level 0: a content word in copy k's share of
+        them is substituted; 1: every content word; 2: every known word."""
         low = word.lower()
         at = self.where.get(low)
-        if at is None or (low in self.function_words and not every):
+        if at is None or (level < 2 and low in self.function_words):
+            return word
+        if level == 0 and zlib.crc32(f"{k}\0{low}".encode("utf-8", "surrogatepass")) % 100 >= SHARE:
             return word
         group = self.groups[at[0]]
         shift = 1 + (k - 1) % (len(group) - 1) if len(group) > 1 else 0  # never the word itself
         return recase(word, self.forms[group[(at[1] + shift) % len(group)]])
 
-    def substitute(self, text: str, k: int, protect: str = "", every: bool = False) -> str:
+    def substitute(self, text: str, k: int, protect: str = "", level: int = 0) -> str:
         if k == 0:
             return text
         return tokenizer(protect).sub(
-            lambda m: m.group(0) if m.lastgroup == "skip" else self.word(m.group(0), k, every), text)
+            lambda m: m.group(0) if m.lastgroup == "skip" else self.word(m.group(0), k, level), text)
 
     def vary(self, text: str, k: int, protect: str = "") -> str:
-        """Copy k of ``text``: content words substituted; function words too if nothing else changed."""
-        out = self.substitute(text, k, protect)
-        return out if out != text or k == 0 else self.substitute(text, k, protect, every=True)
+        """Copy k of ``text``: copy k's share of its content words substituted; all of them if
+        that changes nothing; function words too if that still changes nothing."""
+        for level in range(3):
+            out = self.substitute(text, k, protect, level)
+            if out != text or k == 0:
+                break
+        return out
 
     def vary_lines(self, text: str, k: int, protect: str = "") -> str:
         return "\n".join(self.vary(line, k, protect) for line in text.split("\n"))
@@ -862,6 +877,14 @@ SCALERS = {"commoncrawl": scale_commoncrawl, "c4": scale_c4, "github": scale_git
            "books": scale_books, "arxiv": scale_arxiv, "stackexchange": scale_stackexchange}
 
 
+def copy_models(models: Path, out: Path) -> None:
+    """The fixture models, and the perplexity step's layout of them (see the module docstring)."""
+    shutil.copytree(models, out, dirs_exist_ok=True)
+    (out / "lm").mkdir(exist_ok=True)
+    shutil.copyfile(models / "botchan_en_unigram_1000.model", out / "lm" / "en.sp.model")
+    shutil.copyfile(models / "kenlm_test.arpa", out / "lm" / "en.arpa")
+
+
 def build(output: Path, factor: int, sources: Iterable[str] = SOURCES, fixtures: Path = FIXTURES,
           log=print) -> dict:
     """Write the scale corpus; returns what was written and how long each source took."""
@@ -876,7 +899,7 @@ def build(output: Path, factor: int, sources: Iterable[str] = SOURCES, fixtures:
         result["bytes"] = sum(f.stat().st_size for f in (output / source).rglob("*") if f.is_file())
         summary["sources"][source] = result
         log(f"{source}: {result['files']} files, {result['bytes'] / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s")
-    shutil.copytree(fixtures / "models", output / "models", dirs_exist_ok=True)
+    copy_models(fixtures / "models", output / "models")
     (output / "scale_corpus.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
 
@@ -900,17 +923,17 @@ def read_documents(source: str, root: Path) -> Iterator[dict]:
 def crawl_line_stats(docs: Iterable[dict]) -> dict:
     """CCNet line dedup over the documents URL dedup keeps, streamed: every copy of a line hash
     seen twice or more is removed (the ``ccnet`` rule of ``line_dedup.hash_decisions``)."""
-    import numpy as np
-
     best: dict[str, tuple] = {}  # url key -> (preference, packed hashes)
+    read = 0
     for doc in docs:
+        read += 1
         key, rank = url_key(doc), preference(doc)
         if key not in best or rank < best[key][0]:
             best[key] = (rank, b"".join(h for h in line_hashes(doc["text"]) if h != BLANK))
     hashes = np.frombuffer(b"".join(packed for _, packed in best.values()), dtype=np.uint64)
     _, counts = np.unique(hashes, return_counts=True)
     removed = int(counts[counts >= 2].sum())
-    return {"documents": len(best), "lines": int(len(hashes)), "removed": removed,
+    return {"documents": read, "after_url_dedup": len(best), "lines": int(len(hashes)), "removed": removed,
             "fraction": removed / max(len(hashes), 1)}
 
 
