@@ -14,6 +14,8 @@ them), so that a run without ``train-lm`` can point the perplexity step at them:
     --set sources.commoncrawl.perplexity.models_dir=DIR/models/lm \
     --set 'sources.commoncrawl.perplexity.lm_model="{lang}.arpa"'
 
+``--sources commoncrawl`` alone also writes the Wikipedia dumps, at factor 1, when DIR has none:
+the Common Crawl branch trains its Wikipedia-reference classifier on ``sources.wikipedia.inputs``.
 ``--report`` reads the result back with the project's readers and prints documents per source,
 the Common Crawl line-dedup removal fraction and the language mix. The output is deterministic:
 the same factor gives the same bytes (gzip members carry no time stamp; nothing depends on the
@@ -121,11 +123,11 @@ sys.path.insert(0, str(ROOT))
 # Project code: every llamacorpus import of the script is here (the package is being restructured).
 from llamacorpus import fileio  # noqa: E402
 from llamacorpus import sources as source_registry  # noqa: E402
+from llamacorpus.filters.code_heuristics import language_of  # noqa: E402
 from llamacorpus.filters.langid import default_model_path, load_model, predict  # noqa: E402
 from llamacorpus.filters.license_header import LICENCE_WORDING, strip_license_header  # noqa: E402
 from llamacorpus.filters.line_dedup import BLANK, line_hashes  # noqa: E402
 from llamacorpus.filters.url_dedup import preference, url_key  # noqa: E402
-from llamacorpus.filters.code_heuristics import language_of  # noqa: E402
 from llamacorpus.pipeline import recipe as recipe_mod  # noqa: E402
 from llamacorpus.sources.base import RunContext  # noqa: E402
 from llamacorpus.sources.books import END_MARKER, HEADER_SCAN_LINES, START_MARKERS, decode_book  # noqa: E402
@@ -362,8 +364,6 @@ def copy_record_id(record_id: str, k: int) -> str:
 
 _SKIP_HTML = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>.*?</\1\s*>|<[!?/]?[A-Za-z][^>]*>|<![^>]*>",
                         re.S | re.I)
-
-
 _ENTITY = re.compile(ENTITY)
 _ALT = re.compile(r"""\salt\s*=\s*(["'])(.*?)\1""", re.S | re.I)
 
@@ -885,20 +885,31 @@ def copy_models(models: Path, out: Path) -> None:
     shutil.copyfile(models / "kenlm_test.arpa", out / "lm" / "en.arpa")
 
 
+def plan(sources: Iterable[str], factor: int, output: Path) -> dict[str, int]:
+    """source -> factor to write. Common Crawl without Wikipedia also gets the Wikipedia dumps at
+    factor 1 when ``output`` has none: the Common Crawl branch trains its Wikipedia-reference
+    classifier on them."""
+    out = {source: factor for source in sources}
+    if "commoncrawl" in out and "wikipedia" not in out and not (output / "wikipedia").exists():
+        out["wikipedia"] = 1
+    return out
+
+
 def build(output: Path, factor: int, sources: Iterable[str] = SOURCES, fixtures: Path = FIXTURES,
           log=print) -> dict:
-    """Write the scale corpus; returns what was written and how long each source took."""
+    """Write the scale corpus; returns what was written per source (factor, files, bytes)."""
     if not 1 <= factor <= MAX_FACTOR:
         raise ValueError(f"--factor must be 1..{MAX_FACTOR} (copies are distinct up to the group size)")
     output.mkdir(parents=True, exist_ok=True)
-    summary = {"factor": factor, "sources": {}}
-    for source in sources:
+    summary = {"sources": {}}
+    for source, n in plan(sources, factor, output).items():
         shutil.rmtree(output / source, ignore_errors=True)
         started = time.perf_counter()
-        result = SCALERS[source](fixtures, output, factor)
+        result = {"factor": n, **SCALERS[source](fixtures, output, n)}
         result["bytes"] = sum(f.stat().st_size for f in (output / source).rglob("*") if f.is_file())
         summary["sources"][source] = result
-        log(f"{source}: {result['files']} files, {result['bytes'] / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s")
+        log(f"{source}: x{n}, {result['files']} files, {result['bytes'] / 1e6:.1f} MB, "
+            f"{time.perf_counter() - started:.1f} s")
     copy_models(fixtures / "models", output / "models")
     (output / "scale_corpus.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary

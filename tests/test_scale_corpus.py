@@ -256,6 +256,12 @@ def tree_digest(root: Path, sources) -> str:
 
 
 def test_same_factor_same_bytes(roots, tmp_path):
-    sources = [s for s in SOURCES if s != "commoncrawl"]  # Common Crawl: the slowest, checked by the bench
+    sources = ["c4", "github", "books", "arxiv", "stackexchange"]  # the two slow ones: checked by the bench
     scale_corpus.build(tmp_path, 2, sources, log=lambda *_: None)
     assert tree_digest(tmp_path, sources) == tree_digest(roots[2], sources)
+
+
+def test_crawl_alone_comes_with_the_classifiers_wikipedia(roots, tmp_path):
+    assert scale_corpus.plan(["commoncrawl"], 64, tmp_path) == {"commoncrawl": 64, "wikipedia": 1}
+    assert scale_corpus.plan(["commoncrawl"], 64, roots[2]) == {"commoncrawl": 64}  # it has its dumps
+    assert scale_corpus.plan(["commoncrawl", "wikipedia"], 4, tmp_path) == {"commoncrawl": 4, "wikipedia": 4}
