@@ -240,10 +240,10 @@ def test_books_alice_editions_stay_near_duplicates_within_a_copy_only(docs):
                 within = [measure_overlap(shingles[f"{a}{c}"], shingles[f"{b}{c}"])["containment"]
                           for c in ("", "-copy001")]
                 assert abs(within[0] - within[1]) < 0.03, (a, b, within)
-                assert measure_overlap(shingles[a], shingles[f"{b}-copy001"])["containment"] < 0.3
+                assert measure_overlap(shingles[a], shingles[f"{b}-copy001"])["containment"] < 0.5
     for name in text:
         if not name.endswith("-copy001"):
-            assert measure_overlap(shingles[name], shingles[f"{name}-copy001"])["containment"] < 0.3
+            assert measure_overlap(shingles[name], shingles[f"{name}-copy001"])["containment"] < 0.5
 
 
 def tree_digest(root: Path, sources) -> str:
