@@ -2,9 +2,9 @@
 
     python bench/scale_corpus.py --factor N --output DIR [--sources commoncrawl,wikipedia] [--report]
 
-Writes, for every source of ``recipes/llama1.yaml`` (or those ``--sources`` names), the files the
+Writes, for every source of ``llamacorpus/recipes/llama1.yaml`` (or those ``--sources`` names), the files the
 recipe's input globs read, multiplied N times, under DIR in the same layout, so that
-``python beam_main.py --recipe recipes/llama1.yaml --input_root DIR --output OUT`` runs on it
+``python beam_main.py --recipe llamacorpus/recipes/llama1.yaml --input_root DIR --output OUT`` runs on it
 unchanged. The recipe takes no model from the input root (fastText lid.176 is package data; the
 perplexity LMs come from ``train-lm`` into ``<output>/models/lm``). ``tests/fixtures/models`` is
 copied to ``DIR/models``, its SentencePiece model and toy KenLM ARPA also as
@@ -124,20 +124,20 @@ sys.path.insert(0, str(ROOT))
 # Project code: every llamacorpus import of the script is here (the package is being restructured).
 from llamacorpus import fileio  # noqa: E402
 from llamacorpus import sources as source_registry  # noqa: E402
-from llamacorpus.filters.code_heuristics import language_of  # noqa: E402
-from llamacorpus.filters.langid import default_model_path, load_model, predict  # noqa: E402
-from llamacorpus.filters.license_header import LICENCE_WORDING, strip_license_header  # noqa: E402
-from llamacorpus.filters.line_dedup import BLANK, line_hashes  # noqa: E402
-from llamacorpus.filters.url_dedup import preference, url_key  # noqa: E402
+from llamacorpus.steps.filters.code_heuristics import language_of  # noqa: E402
+from llamacorpus.steps.filters.langid import default_model_path, load_model, predict  # noqa: E402
+from llamacorpus.steps.clean.license_header import LICENCE_WORDING, strip_license_header  # noqa: E402
+from llamacorpus.steps.dedup.lines import BLANK, line_hashes  # noqa: E402
+from llamacorpus.steps.dedup.urls import preference, url_key  # noqa: E402
 from llamacorpus.pipeline import recipe as recipe_mod  # noqa: E402
-from llamacorpus.sources.base import RunContext  # noqa: E402
+from llamacorpus.steps import RunContext  # noqa: E402
 from llamacorpus.sources.books import END_MARKER, HEADER_SCAN_LINES, START_MARKERS, decode_book  # noqa: E402
 from llamacorpus.sources.commoncrawl import document_id, html_to_text  # noqa: E402
-from llamacorpus.sources.wikipedia_dump import SiteInfo, iter_pages  # noqa: E402
+from llamacorpus.sources.wikipedia.dump import SiteInfo, iter_pages  # noqa: E402
 from llamacorpus.steps import BadInput, Drop  # noqa: E402
 
 SOURCES = ("commoncrawl", "c4", "github", "wikipedia", "books", "arxiv", "stackexchange")
-RECIPE = ROOT / "recipes" / "llama1.yaml"
+RECIPE = ROOT / "llamacorpus" / "recipes" / "llama1.yaml"
 FIXTURES = ROOT / "tests" / "fixtures"
 FUNCTION_WORDS = 100  # the most frequent words of a pool kept as they are (at most a quarter of it)
 CODE_KEYWORDS = 300  # GitHub: keywords and common names kept
@@ -302,7 +302,7 @@ def gzip_member(data: bytes) -> bytes:
 def recipe_inputs(source: str, root: Path, recipe_path: Path = RECIPE) -> list[str]:
     """The files (arXiv: directories) the recipe reads for ``source`` under ``root``."""
     recipe = recipe_mod.load(str(recipe_path), input_root=str(root))
-    ctx = RunContext(recipe=recipe, output="", models_dir="", input_root=str(root))
+    ctx = RunContext(output="", models_dir="", input_root=str(root))
     cfg = recipe.sources[source]
     return source_registry.get(source).input_paths(cfg, ctx)
 

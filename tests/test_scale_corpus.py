@@ -23,14 +23,14 @@ import scale_corpus  # noqa: E402  (bench/scale_corpus.py)
 
 # Project code: every llamacorpus import of the test is here (the package is being restructured).
 from llamacorpus import sources as source_registry  # noqa: E402
-from llamacorpus.filters.exact_dedup import content_key  # noqa: E402
-from llamacorpus.filters.langid import default_model_path, load_model, predict  # noqa: E402
-from llamacorpus.filters.line_dedup import BLANK, dedup_documents, line_hashes  # noqa: E402
-from llamacorpus.filters.near_dedup import measure_overlap, shingle_hashes  # noqa: E402
-from llamacorpus.filters.url_dedup import choose, url_key  # noqa: E402
-from llamacorpus.sources.wikipedia import latest_revision  # noqa: E402
+from llamacorpus.steps.dedup.exact import content_key  # noqa: E402
+from llamacorpus.steps.filters.langid import default_model_path, load_model, predict  # noqa: E402
+from llamacorpus.steps.dedup.lines import BLANK, dedup_documents, line_hashes  # noqa: E402
+from llamacorpus.steps.dedup.near import measure_overlap, shingle_hashes  # noqa: E402
+from llamacorpus.steps.dedup.urls import choose, url_key  # noqa: E402
+from llamacorpus.steps.dedup.revisions import latest_revision  # noqa: E402
 from llamacorpus.pipeline import recipe as recipe_mod  # noqa: E402
-from llamacorpus.sources.base import RunContext  # noqa: E402
+from llamacorpus.steps import RunContext  # noqa: E402
 from llamacorpus.steps import Drop, Filter, Mapper, run_steps  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -91,7 +91,7 @@ def duplicates(texts: list[str]) -> int:
 def before_global_steps(source: str, documents: list[dict]) -> list[dict]:
     """The documents the source's filters and mappers keep, up to its first global step."""
     recipe = recipe_mod.load(str(scale_corpus.RECIPE))
-    ctx = RunContext(recipe=recipe, output="", models_dir="", input_root="")
+    ctx = RunContext(output="", models_dir="", input_root="")
     steps = []
     for step in source_registry.get(source).steps(recipe.sources[source], ctx):
         if not isinstance(step, (Filter, Mapper)):
