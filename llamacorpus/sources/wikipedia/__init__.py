@@ -5,8 +5,10 @@ with one or many bz2 streams, ``.gz``/``.xz``/``.zst`` too), streamed page by pa
 :func:`llamacorpus.sources.wikipedia.dump.iter_pages` (its docstring tells how, and which bad input
 it reports: ``truncated_bz2``, ``corrupt_bz2``, ``truncated_xml``, ``malformed_xml``,
 ``malformed_page``, ``invalid_encoding``, each counted as ``wikipedia/read/error:<kind>`` and
-written to ``errors/`` with ``<file>:<line>``; the run goes on). The source turns what it reads
-into records:
+written to ``errors/`` with ``<file>:<line>``; the run goes on). A multistream dump with its
+``-multistream-index.txt.bz2`` beside it is read by many workers, each a run of its bz2 streams
+(:func:`~llamacorpus.sources.wikipedia.dump.multistream_splits`), with the same documents and
+locations as one worker reading it whole. The source turns what it reads into records:
 
 * the language comes from ``<siteinfo><dbname>`` (``enwiki`` -> ``en``), else the host of
   ``<base>``, else the root's ``xml:lang``, else the file name (``enwiki-...``). A dump of a
@@ -43,8 +45,9 @@ from typing import Iterator, Sequence
 
 from llamacorpus.config import field
 from llamacorpus.document import make_document
-from llamacorpus.sources.base import RunContext, Source, SourceConfig
-from llamacorpus.sources.wikipedia.dump import ARTICLE_NS, Page, SiteInfo, iter_pages
+from llamacorpus.sources.base import RunContext, Source, SourceConfig, Split, whole_file
+from llamacorpus.sources.wikipedia.dump import (ARTICLE_NS, Page, SiteInfo, count_lines, iter_pages,
+                                                multistream_splits, site_info)
 from llamacorpus.steps import BadInput, Drop
 from llamacorpus.steps.clean.wikitext import LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextToText
 from llamacorpus.steps.dedup.revisions import LatestRevision
@@ -111,8 +114,20 @@ class Wikipedia(Source):
     default_inputs = ("wikipedia/*.xml*",)
 
     def read(self, cfg: WikipediaConfig, path: str) -> Iterator:
+        return self.read_split(cfg, Split(path))
+
+    def splits(self, cfg: WikipediaConfig, path: str, size: int | None, staging: str) -> list[Split]:
+        pieces = multistream_splits(path, size, cfg.split_bytes)
+        if len(pieces) > 1 and refusal(site_info(path, pieces[0].info), cfg.languages) is not None:
+            return [whole_file(path, size)]  # refused as a whole: one record, from a whole read
+        return pieces
+
+    def count_lines(self, cfg: WikipediaConfig, split: Split) -> int:
+        return count_lines(split)
+
+    def read_split(self, cfg: WikipediaConfig, split: Split) -> Iterator:
         site, link_namespaces = None, {}
-        for item in iter_pages(path):
+        for item in iter_pages(split.path, split):
             if isinstance(item, SiteInfo):
                 refused = refusal(item, cfg.languages)
                 if refused is not None:

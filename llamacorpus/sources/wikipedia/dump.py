@@ -30,22 +30,28 @@ Bad input, the run going on:
 """
 from __future__ import annotations
 
+import bz2
 import codecs
+import contextlib
 import dataclasses
+import io
 import lzma
 import os
 import re
 import urllib.parse
 import zlib
-from typing import Iterator
+from typing import IO, Iterator
 
 from lxml import etree
 
 from llamacorpus import fileio
+from llamacorpus.sources.base import Split, whole_file
+from llamacorpus.sources.lines import piece_bytes
 from llamacorpus.steps import BadInput
 
 ARTICLE_NS = 0
 BLOCK_SIZE = 1 << 20
+MAX_HEAD_BYTES = 16 << 20  # a first stream (the <siteinfo>) bigger than this means the index is wrong
 _PAGE_START = re.compile(rb"<page[\s>]")
 _PAGE_END = re.compile(rb"</page>")
 _SITEINFO = re.compile(rb"<siteinfo[\s>].*?</siteinfo\s*>", re.S)
@@ -158,13 +164,15 @@ def _encoding(head: bytes) -> tuple[str, int]:
 class _Utf8Blocks:
     """The decompressed file as UTF-8 blocks, transcoded when the file declares another encoding."""
 
-    def __init__(self, raw):
+    def __init__(self, raw, encoding: str | None = None):
         # read1: what one read of the compressed file gives, so that what was decompressed before
         # a truncation is not lost with the exception
         self.read_raw = getattr(raw, "read1", raw.read)
         self.offset = 0  # decompressed bytes read
         self.decoder = None
-        self.first = True
+        self.first = encoding is None  # a piece of a dump is in the encoding its head declares
+        if encoding not in (None, "utf-8"):
+            self.decoder = codecs.getincrementaldecoder(encoding)("strict")
 
     def read(self) -> bytes:
         """The next block; b"" at the end of the file."""
@@ -225,13 +233,18 @@ class _Scanner:
         return self.line + self.buf.count(b"\n", self.pos, index)
 
 
-def iter_pages(path: str) -> Iterator[SiteInfo | Page | BadInput]:
-    """Stream a dump: its :class:`SiteInfo` first (before any page), then a :class:`Page` or a
-    :class:`BadInput` per ``<page>``, and BadInput for what goes wrong with the file itself."""
+def iter_pages(path: str, split: Split | None = None) -> Iterator[SiteInfo | Page | BadInput]:
+    """Stream a dump, or one piece of a multistream dump (:func:`multistream_splits`): its
+    :class:`SiteInfo` first (before any page), then a :class:`Page` or a :class:`BadInput` per
+    ``<page>``, and BadInput for what goes wrong with the file itself."""
     codec = _CODECS.get(os.path.splitext(path.lower())[1], "")
-    with fileio.open_decompressed(path) as raw:
-        blocks = _Utf8Blocks(raw)
-        reader = _DumpReader(path, _Scanner(blocks))
+    piece = split is not None and not split.whole
+    with (_open_streams(split) if piece else fileio.open_decompressed(path)) as raw:
+        head = split.info if piece and split.index > 0 else None
+        blocks = _Utf8Blocks(raw, _encoding(head[:200])[0] if head is not None else None)
+        scanner = _Scanner(blocks)
+        scanner.line = (split.first_line or 1) if piece else 1
+        reader = _DumpReader(path, scanner, head)
         try:
             yield from reader.read()
         except EOFError as exc:
@@ -245,14 +258,121 @@ def iter_pages(path: str) -> Iterator[SiteInfo | Page | BadInput]:
                            f"{exc} after {blocks.offset} decompressed bytes; the rest of the file is not read")
 
 
+# ---------------------------------------------------------------------------- multistream dumps
+
+class _Range(io.RawIOBase):
+    """``length`` bytes of a file from where it stands: one piece's bz2 streams."""
+
+    def __init__(self, raw, length: int | None):
+        self.raw, self.left = raw, length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = len(buffer) if self.left is None else min(len(buffer), self.left)
+        data = self.raw.read(want) if want else b""
+        buffer[:len(data)] = data
+        if self.left is not None:
+            self.left -= len(data)
+        return len(data)
+
+
+@contextlib.contextmanager
+def _open_streams(split: Split) -> Iterator[IO[bytes]]:
+    """The decompressed content of a piece's bz2 streams."""
+    with fileio.open_raw(split.path) as raw:
+        raw.seek(split.start)
+        with bz2.BZ2File(io.BufferedReader(_Range(raw, None if split.end is None else split.end - split.start))) as f:
+            yield f
+
+
+def multistream_index(path: str) -> str | None:
+    """The ``-multistream-index`` file that goes with a multistream dump (``...-multistream.xml.bz2``
+    -> ``...-multistream-index.txt.bz2``; ``...-multistream1.xml-p1p41242.bz2`` ->
+    ``...-multistream-index1.txt-p1p41242.bz2``), or None for another file name."""
+    directory, _, name = path.rpartition("/")
+    at = name.find("multistream")
+    if at < 0 or not name.lower().endswith(".bz2") or ".xml" not in name[at:]:
+        return None
+    at += len("multistream")
+    index = name[:at] + "-index" + name[at:].replace(".xml", ".txt", 1)
+    return f"{directory}/{index}" if directory else index
+
+
+def stream_offsets(index: str) -> list[int]:
+    """The byte offsets of the bz2 streams that hold pages, from a multistream index
+    (``offset:page id:title`` per page, one offset per stream of pages)."""
+    offsets, previous = [], None
+    with fileio.open_decompressed(index) as f:
+        for line in f:
+            head = line.split(b":", 1)[0]
+            if head != previous and line.strip():
+                offsets.append(int(head))
+                previous = head
+    if any(b <= a for a, b in zip(offsets, offsets[1:])):
+        raise ValueError(f"{index}: stream offsets are not increasing")
+    return offsets
+
+
+def multistream_splits(path: str, size: int | None, split_bytes: int) -> list[Split]:
+    """Pieces of a multistream dump that has its index beside it: runs of whole bz2 streams of
+    about :func:`~llamacorpus.sources.lines.piece_bytes` each, the first from byte 0 (it holds the
+    ``<siteinfo>`` stream), each carrying the dump's head (the first stream, decompressed) in
+    ``info``; ``first_line`` is left for the adapter to count. One whole piece for any other file.
+    Raises ValueError for an index that does not fit the dump."""
+    index = multistream_index(path)
+    if size is None or index is None or not fileio.exists(index):
+        return [whole_file(path, size)]
+    offsets = stream_offsets(index)
+    if not offsets or offsets[0] <= 0 or offsets[-1] >= size:
+        raise ValueError(f"{index}: stream offsets {offsets[:1]}..{offsets[-1:]} do not fit {path} ({size} bytes)")
+    step = piece_bytes(size, split_bytes)
+    cuts = [0]
+    for offset in offsets[1:]:
+        if offset - cuts[-1] >= step:
+            cuts.append(offset)
+    if len(cuts) == 1:
+        return [whole_file(path, size)]
+    with fileio.open_raw(path) as raw:
+        if offsets[0] > MAX_HEAD_BYTES:
+            raise ValueError(f"{path}: a first stream of {offsets[0]} bytes is no <siteinfo> stream")
+        head = bz2.decompress(raw.read(offsets[0]))
+        for cut in cuts[1:]:
+            raw.seek(cut)
+            if raw.read(3) != b"BZh":
+                raise ValueError(f"{index}: offset {cut} is not the start of a bz2 stream in {path}")
+    if not _SITEINFO.search(head):
+        raise ValueError(f"{path}: the first bz2 stream holds no <siteinfo>")
+    ends = [*cuts[1:], None]
+    return [Split(path, start=a, end=b, index=i, count=len(cuts), size=(b if b is not None else size) - a,
+                  first_line=None, info=head) for i, (a, b) in enumerate(zip(cuts, ends))]
+
+
+def count_lines(split: Split) -> int:
+    """Lines of the decompressed XML in a piece's streams."""
+    lines = 0
+    with _open_streams(split) as f:
+        while True:
+            data = f.read(BLOCK_SIZE)
+            if not data:
+                return lines
+            lines += data.count(b"\n")
+
+
+def site_info(path: str, head: bytes) -> SiteInfo:
+    """The :class:`SiteInfo` in a dump's head (what precedes its first page)."""
+    return next(i for i in _DumpReader(path, None)._header(head) if isinstance(i, SiteInfo))
+
+
 # ---------------------------------------------------------------------------- XML
 
 class _DumpReader:
-    def __init__(self, path: str, scanner: _Scanner):
-        self.path, self.scan = path, scanner
+    def __init__(self, path: str, scanner: _Scanner | None, head: bytes | None = None):
+        self.path, self.scan, self.head = path, scanner, head
         self.parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, recover=False)
         self.site: SiteInfo | None = None
-        self.current_line = 1  # the page being read, for errors of the stream
+        self.current_line = scanner.line if scanner else 1  # the page being read, for errors of the stream
 
     def location(self, line: int | None = None) -> str:
         return f"{self.path}:{line if line is not None else self.current_line}"
@@ -260,7 +380,12 @@ class _DumpReader:
     def read(self) -> Iterator[SiteInfo | Page | BadInput]:
         scan = self.scan
         following = scan.find(_PAGE_START)
-        yield from self._header(scan.buf[scan.pos:following if following >= 0 else len(scan.buf)])
+        before = scan.buf[scan.pos:following if following >= 0 else len(scan.buf)]
+        if self.head is None:
+            yield from self._header(before)
+        else:  # a piece of a multistream dump: the dump's head was read from its first stream
+            yield from self._header(self.head)
+            yield from self._stray(before, scan.pos)
         while following >= 0:
             scan.advance(following)
             self.current_line = scan.line
@@ -279,11 +404,14 @@ class _DumpReader:
             yield self._page(scan.buf[scan.pos:end])
             scan.advance(end)
             following = scan.find(_PAGE_START)
-            gap = scan.buf[scan.pos:following if following >= 0 else len(scan.buf)]
-            stray = gap.strip()
-            if stray and stray != b"</mediawiki>":
-                where = scan.line_at(scan.pos + len(gap) - len(gap.lstrip()))
-                yield BadInput("malformed_xml", self.location(where), f"content between pages: {stray[:200]!r}")
+            yield from self._stray(scan.buf[scan.pos:following if following >= 0 else len(scan.buf)], scan.pos)
+
+    def _stray(self, gap: bytes, at: int) -> Iterator[BadInput]:
+        """What stands between two pages (``gap``, from ``at`` in the buffer): nothing but space."""
+        stray = gap.strip()
+        if stray and stray != b"</mediawiki>":
+            where = self.scan.line_at(at + len(gap) - len(gap.lstrip()))
+            yield BadInput("malformed_xml", self.location(where), f"content between pages: {stray[:200]!r}")
 
     def _header(self, head: bytes) -> Iterator[SiteInfo | BadInput]:
         root = _ROOT.search(head)
