@@ -172,6 +172,14 @@ def delete(paths: Iterable[str]) -> None:
         _beam_fs()[0].delete(remote)
 
 
+def delete_tree(path: str) -> None:
+    """Remove a directory and everything under it (gone already: nothing to do)."""
+    if not has_scheme(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        delete(match_paths(f"{path.rstrip('/')}/**"))
+
+
 def makedirs(path: str) -> None:
     if not has_scheme(path):
         os.makedirs(path, exist_ok=True)

@@ -12,7 +12,7 @@ import apache_beam as beam
 from llamacorpus import __version__
 from llamacorpus.config import ConfigError
 from llamacorpus.fileio import InputError
-from llamacorpus.pipeline import graph, options, stats
+from llamacorpus.pipeline import graph, options, progress, stats
 from llamacorpus.pipeline import io as pio
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.base import RunContext
@@ -59,10 +59,12 @@ def execute(args, beam_args, recipe, names, ctx, inputs) -> dict | None:
     for name in info.built:
         pio.clear_source_outputs(ctx.output, name)
     started = time.time()
-    result = p.run()
-    result.wait_until_finish()
-    finished = time.time()
-    counters = stats.query_counters(result)
+    with progress.report(args, options.is_local(opts), ctx.output, recipe, info, inputs) as reporter:
+        result = p.run()
+        result.wait_until_finish()
+        finished = time.time()
+        counters = stats.query_counters(result)
+        reporter.finish(counters)
     for name in info.built:
         source_stats = stats.source_stats(counters, name, info.step_order[name])
         stats.write_source_stats(ctx.output, name, source_stats)

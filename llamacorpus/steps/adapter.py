@@ -297,6 +297,7 @@ class _ReadDoFn(beam.DoFn):
             counters.inc("files_done")
         counters.inc("micros", int((time.perf_counter() - started) * 1e6))
         counters.flush()
+        progress.flush()  # a finished piece is in the progress lines even if this worker ends now
 
     def _one(self, item, path: str):
         if isinstance(item, Note):
