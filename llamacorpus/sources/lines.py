@@ -30,6 +30,7 @@ from llamacorpus.sources.base import Split, whole_file
 
 #: what one read takes from a file while skipping or counting
 CHUNK = 1 << 20
+SKIP_CHUNK = 64 << 10  # what one read takes while skipping an oversize line
 #: pieces are at least this big when the recipe's split_bytes allows ...
 MIN_PIECE_BYTES = 1 << 20
 #: ... and at most split_bytes; a file is cut in about this many pieces when that fits both
@@ -84,7 +85,7 @@ def _skip_line(stream: IO[bytes]) -> int:
     """Read past the rest of the current line; the bytes skipped."""
     skipped = 0
     while True:
-        part = stream.readline(CHUNK)
+        part = stream.readline(SKIP_CHUNK)
         skipped += len(part)
         if not part or part.endswith(b"\n"):
             return skipped

@@ -334,14 +334,15 @@ def multistream_splits(path: str, size: int | None, split_bytes: int) -> list[Sp
             cuts.append(offset)
     if len(cuts) == 1:
         return [whole_file(path, size)]
+    if offsets[0] > MAX_HEAD_BYTES:
+        raise ValueError(f"{path}: a first stream of {offsets[0]} bytes is no <siteinfo> stream")
     with fileio.open_raw(path) as raw:
-        if offsets[0] > MAX_HEAD_BYTES:
-            raise ValueError(f"{path}: a first stream of {offsets[0]} bytes is no <siteinfo> stream")
-        head = bz2.decompress(raw.read(offsets[0]))
-        for cut in cuts[1:]:
+        for cut in [offsets[0], *cuts[1:]]:
             raw.seek(cut)
             if raw.read(3) != b"BZh":
                 raise ValueError(f"{index}: offset {cut} is not the start of a bz2 stream in {path}")
+        raw.seek(0)
+        head = bz2.decompress(raw.read(offsets[0]))
     if not _SITEINFO.search(head):
         raise ValueError(f"{path}: the first bz2 stream holds no <siteinfo>")
     ends = [*cuts[1:], None]
