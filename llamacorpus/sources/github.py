@@ -147,16 +147,22 @@ def parquet_splits(path: str, size: int, split_bytes: int) -> list[Split]:
 
 
 def read_parquet(path: str, split: Split | None = None) -> Iterator:
+    """Rows of a Parquet export (or of a piece's row groups); a file pyarrow cannot read further is
+    ``corrupt_parquet`` where it broke (the rows before it are read)."""
+    import pyarrow
     import pyarrow.parquet as pq
 
+    groups = None if split is None or split.whole else list(range(split.start, split.end))
+    number = (split.first_line or 1) - 1 if groups is not None else 0
     with fileio.open_raw(path) as f:
-        parquet = pq.ParquetFile(f)
-        groups = None if split is None or split.whole else list(range(split.start, split.end))
-        number = (split.first_line or 1) - 1 if groups is not None else 0
-        for batch in parquet.iter_batches(batch_size=256, row_groups=groups):
-            for row in batch.to_pylist():
-                number += 1
-                yield row_document(row, f"{path}:row{number}")
+        try:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=256, row_groups=groups):
+                for row in batch.to_pylist():
+                    number += 1
+                    yield row_document(row, f"{path}:row{number}")
+        except (pyarrow.ArrowException, OSError) as exc:
+            yield BadInput("corrupt_parquet", f"{path}:row{number + 1}" if number else path,
+                           f"{type(exc).__name__}: {exc}")
 
 
 # ---------------------------------------------------------------------------- cloned repositories
