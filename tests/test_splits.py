@@ -224,12 +224,36 @@ def test_split_wikipedia_multistream_equals_the_serial_read(tmp_path, per_stream
     pieces, split = read_in_pieces(WIKI, cfg, path)
     assert len(pieces) >= (2 if per_stream == 100 else 10)
     assert_pieces_cover(pieces, path.stat().st_size)
-    assert all(b"<siteinfo>" in p.info for p in pieces)  # each piece knows the dump's namespaces
+    assert all(b"<siteinfo>" in p.info.head for p in pieces)  # each piece knows the dump's namespaces
+    assert all(p.first_line is not None for p in pieces)  # no line counting pass: locations are per stream
     assert split == serial
-    original = [(i["id"], i["text"], i["meta"]["location"].rsplit(":", 1)[1]) for i in WIKI.read(cfg, str(ENWIKI))
-                if isinstance(i, dict)]
-    assert [(i["id"], i["text"], i["meta"]["location"].rsplit(":", 1)[1]) for i in split if isinstance(i, dict)] \
-        == original and len(original) == 106  # the same pages at the same lines as the single-stream dump
+    original = [(i["id"], i["text"]) for i in WIKI.read(cfg, str(ENWIKI)) if isinstance(i, dict)]
+    assert [(i["id"], i["text"]) for i in split if isinstance(i, dict)] == original and len(original) == 106
+    data = path.read_bytes()
+    for doc in (i for i in split if isinstance(i, dict)):  # <file>@<stream offset>:<line in the stream>
+        where, line = doc["meta"]["location"].rsplit(":", 1)
+        name, offset = where.rsplit("@", 1)
+        assert name == str(path)
+        stream = bz2.BZ2Decompressor().decompress(data[int(offset):])
+        assert stream.splitlines()[int(line) - 1].strip() == b"<page>"
+        assert f"<id>{doc['meta']['page_id']}</id>".encode() in stream
+
+
+def test_a_damaged_stream_loses_only_its_own_pages(tmp_path):
+    path = make_multistream(ENWIKI, tmp_path, per_stream=10)
+    offsets = sorted({int(line.split(b":", 1)[0]) for line in
+                      bz2.decompress((tmp_path / multistream_index(path.name)).read_bytes()).splitlines()})
+    data = bytearray(path.read_bytes())
+    data[offsets[5] + 40: offsets[5] + 60] = b"\x00" * 20  # inside the sixth stream of pages
+    path.write_bytes(bytes(data))
+    cfg = WikipediaConfig(split_bytes=60_000)
+    serial = list(WIKI.read(cfg, str(path)))
+    _, split = read_in_pieces(WIKI, cfg, path)
+    assert split == serial
+    [bad] = [i for i in serial if isinstance(i, BadInput)]
+    assert bad.kind == "corrupt_bz2" and bad.location.startswith(f"{path}@{offsets[5]}:")
+    pages = [i for i in serial if not isinstance(i, BadInput)]
+    assert 206 - 10 <= len(pages) < 206  # the pages of the other 20 streams all came out
 
 
 def test_a_refused_multistream_dump_is_read_whole_once(tmp_path):
@@ -238,7 +262,7 @@ def test_a_refused_multistream_dump_is_read_whole_once(tmp_path):
     pieces = WIKI.splits(WikipediaConfig(split_bytes=10_000), str(path), path.stat().st_size, "")
     assert len(pieces) == 1 and pieces[0].whole
     [refused] = WIKI.read_split(WikipediaConfig(), pieces[0])
-    assert refused.reason == "language_not_in_recipe"
+    assert refused.reason == "language_not_in_recipe" and list(WIKI.read(WikipediaConfig(), str(path))) == [refused]
 
 
 def test_an_index_that_does_not_fit_the_dump_is_refused(tmp_path):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
-import contextlib
+import collections
 import dataclasses
 import io
 import lzma
@@ -40,7 +40,7 @@ import os
 import re
 import urllib.parse
 import zlib
-from typing import IO, Iterator
+from typing import Iterator, NamedTuple
 
 from lxml import etree
 
@@ -237,31 +237,45 @@ def iter_pages(path: str, split: Split | None = None) -> Iterator[SiteInfo | Pag
     """Stream a dump, or one piece of a multistream dump (:func:`multistream_splits`): its
     :class:`SiteInfo` first (before any page), then a :class:`Page` or a :class:`BadInput` per
     ``<page>``, and BadInput for what goes wrong with the file itself."""
+    if split is not None and isinstance(split.info, Streams):
+        yield from _iter_streams(path, split)
+        return
+    with fileio.open_decompressed(path) as raw:
+        yield from _read(path, path, raw)
+
+
+def _read(path: str, where: str, raw, head: bytes | None = None, header: bool = True):
+    """The pages of decompressed XML (``raw``); locations are ``<where>:<line>``. ``head``: the
+    dump's head when ``raw`` is a later bz2 stream of a multistream dump; ``header=False``: its
+    SiteInfo is not yielded again."""
     codec = _CODECS.get(os.path.splitext(path.lower())[1], "")
-    piece = split is not None and not split.whole
-    with (_open_streams(split) if piece else fileio.open_decompressed(path)) as raw:
-        head = split.info if piece and split.index > 0 else None
-        blocks = _Utf8Blocks(raw, _encoding(head[:200])[0] if head is not None else None)
-        scanner = _Scanner(blocks)
-        scanner.line = (split.first_line or 1) if piece else 1
-        reader = _DumpReader(path, scanner, head)
-        try:
-            yield from reader.read()
-        except EOFError as exc:
-            yield BadInput(f"truncated_{codec or 'stream'}", reader.location(),
-                           f"{exc} after {blocks.offset} decompressed bytes; the page at this line is lost")
-        except (OSError, zlib.error, lzma.LZMAError) as exc:
-            yield BadInput(f"corrupt_{codec or 'stream'}", reader.location(),
-                           f"{type(exc).__name__}: {exc} after {blocks.offset} decompressed bytes")
-        except (UnicodeDecodeError, LookupError) as exc:  # bytes not in the encoding, or an unknown one
-            yield BadInput("invalid_encoding", reader.location(),
-                           f"{exc} after {blocks.offset} decompressed bytes; the rest of the file is not read")
+    blocks = _Utf8Blocks(raw, _encoding(head[:200])[0] if head is not None else None)
+    reader = _DumpReader(path, _Scanner(blocks), head, where, header)
+    try:
+        yield from reader.read()
+    except EOFError as exc:
+        yield BadInput(f"truncated_{codec or 'stream'}", reader.location(),
+                       f"{exc} after {blocks.offset} decompressed bytes; the page at this line is lost")
+    except (OSError, zlib.error, lzma.LZMAError) as exc:
+        yield BadInput(f"corrupt_{codec or 'stream'}", reader.location(),
+                       f"{type(exc).__name__}: {exc} after {blocks.offset} decompressed bytes")
+    except (UnicodeDecodeError, LookupError) as exc:  # bytes not in the encoding, or an unknown one
+        yield BadInput("invalid_encoding", reader.location(),
+                       f"{exc} after {blocks.offset} decompressed bytes; the rest of the file is not read")
 
 
 # ---------------------------------------------------------------------------- multistream dumps
 
+class Streams(NamedTuple):
+    """What a piece of a multistream dump carries (``Split.info``): the dump's head (its first
+    bz2 stream, decompressed) and the offsets of the streams the piece holds."""
+
+    head: bytes
+    offsets: tuple[int, ...]
+
+
 class _Range(io.RawIOBase):
-    """``length`` bytes of a file from where it stands: one piece's bz2 streams."""
+    """``length`` bytes of a file from where it stands (None: to its end): one bz2 stream."""
 
     def __init__(self, raw, length: int | None):
         self.raw, self.left = raw, length
@@ -278,13 +292,18 @@ class _Range(io.RawIOBase):
         return len(data)
 
 
-@contextlib.contextmanager
-def _open_streams(split: Split) -> Iterator[IO[bytes]]:
-    """The decompressed content of a piece's bz2 streams."""
-    with fileio.open_raw(split.path) as raw:
-        raw.seek(split.start)
-        with bz2.BZ2File(io.BufferedReader(_Range(raw, None if split.end is None else split.end - split.start))) as f:
-            yield f
+def _iter_streams(path: str, split: Split) -> Iterator[SiteInfo | Page | BadInput]:
+    """A piece of a multistream dump, stream by stream. A page's location is
+    ``<file>@<offset of its bz2 stream>:<line in that stream>``, the address the dump's index
+    uses: the same whichever worker reads which piece, found without decompressing what comes
+    before it; and a damaged stream loses only its own pages."""
+    streams = split.info
+    ends = [*streams.offsets[1:], split.end]
+    with fileio.open_raw(path) as raw:
+        for i, (start, end) in enumerate(zip(streams.offsets, ends)):
+            raw.seek(start)
+            with bz2.BZ2File(io.BufferedReader(_Range(raw, None if end is None else end - start))) as stream:
+                yield from _read(path, f"{path}@{start}", stream, streams.head if start > 0 else None, header=i == 0)
 
 
 def multistream_index(path: str) -> str | None:
@@ -317,25 +336,23 @@ def stream_offsets(index: str) -> list[int]:
 
 def multistream_splits(path: str, size: int | None, split_bytes: int) -> list[Split]:
     """Pieces of a multistream dump that has its index beside it: runs of whole bz2 streams of
-    about :func:`~llamacorpus.sources.lines.piece_bytes` each, the first from byte 0 (it holds the
-    ``<siteinfo>`` stream), each carrying the dump's head (the first stream, decompressed) in
-    ``info``; ``first_line`` is left for the adapter to count. One whole piece for any other file.
-    Raises ValueError for an index that does not fit the dump."""
+    about :func:`~llamacorpus.sources.lines.piece_bytes` each (one run of all of them when
+    ``split_bytes`` is 0), the first from byte 0 (it holds the ``<siteinfo>`` stream), each
+    carrying :class:`Streams` (the dump's head and its streams' offsets) in ``info``. One whole
+    piece for any other file. Raises ValueError for an index that does not fit the dump."""
     index = multistream_index(path)
     if size is None or index is None or not fileio.exists(index):
         return [whole_file(path, size)]
     offsets = stream_offsets(index)
     if not offsets or offsets[0] <= 0 or offsets[-1] >= size:
         raise ValueError(f"{index}: stream offsets {offsets[:1]}..{offsets[-1:]} do not fit {path} ({size} bytes)")
+    if offsets[0] > MAX_HEAD_BYTES:
+        raise ValueError(f"{path}: a first stream of {offsets[0]} bytes is no <siteinfo> stream")
     step = piece_bytes(size, split_bytes)
     cuts = [0]
     for offset in offsets[1:]:
         if offset - cuts[-1] >= step:
             cuts.append(offset)
-    if len(cuts) == 1:
-        return [whole_file(path, size)]
-    if offsets[0] > MAX_HEAD_BYTES:
-        raise ValueError(f"{path}: a first stream of {offsets[0]} bytes is no <siteinfo> stream")
     with fileio.open_raw(path) as raw:
         for cut in [offsets[0], *cuts[1:]]:
             raw.seek(cut)
@@ -345,20 +362,11 @@ def multistream_splits(path: str, size: int | None, split_bytes: int) -> list[Sp
         head = bz2.decompress(raw.read(offsets[0]))
     if not _SITEINFO.search(head):
         raise ValueError(f"{path}: the first bz2 stream holds no <siteinfo>")
+    streams = [0, *offsets]
     ends = [*cuts[1:], None]
     return [Split(path, start=a, end=b, index=i, count=len(cuts), size=(b if b is not None else size) - a,
-                  first_line=None, info=head) for i, (a, b) in enumerate(zip(cuts, ends))]
-
-
-def count_lines(split: Split) -> int:
-    """Lines of the decompressed XML in a piece's streams."""
-    lines = 0
-    with _open_streams(split) as f:
-        while True:
-            data = f.read(BLOCK_SIZE)
-            if not data:
-                return lines
-            lines += data.count(b"\n")
+                  info=Streams(head, tuple(o for o in streams if a <= o and (b is None or o < b))))
+            for i, (a, b) in enumerate(zip(cuts, ends))]
 
 
 def site_info(path: str, head: bytes) -> SiteInfo:
@@ -369,23 +377,28 @@ def site_info(path: str, head: bytes) -> SiteInfo:
 # ---------------------------------------------------------------------------- XML
 
 class _DumpReader:
-    def __init__(self, path: str, scanner: _Scanner | None, head: bytes | None = None):
+    def __init__(self, path: str, scanner: _Scanner | None, head: bytes | None = None, where: str = "",
+                 header: bool = True):
         self.path, self.scan, self.head = path, scanner, head
+        self.where = where or path  # what locations start with: the file, or ``<file>@<stream offset>``
+        self.header = header  # yield the SiteInfo (and what is wrong with the head)
         self.parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, recover=False)
         self.site: SiteInfo | None = None
-        self.current_line = scanner.line if scanner else 1  # the page being read, for errors of the stream
+        self.current_line = 1  # the page being read, for errors of the stream
 
     def location(self, line: int | None = None) -> str:
-        return f"{self.path}:{line if line is not None else self.current_line}"
+        return f"{self.where}:{line if line is not None else self.current_line}"
 
     def read(self) -> Iterator[SiteInfo | Page | BadInput]:
         scan = self.scan
         following = scan.find(_PAGE_START)
         before = scan.buf[scan.pos:following if following >= 0 else len(scan.buf)]
-        if self.head is None:
-            yield from self._header(before)
-        else:  # a piece of a multistream dump: the dump's head was read from its first stream
-            yield from self._header(self.head)
+        head = self._header(before if self.head is None else self.head)
+        if self.header:
+            yield from head
+        else:
+            collections.deque(head, maxlen=0)  # sets self.site; the piece's first stream yielded it
+        if self.head is not None:  # a later stream of a multistream dump: its head came from the first
             yield from self._stray(before, scan.pos)
         while following >= 0:
             scan.advance(following)
