@@ -5,7 +5,6 @@ out of a repository, each with the one rule the read adapter or the shared reade
 import bz2
 import gzip
 import json
-import os
 import random
 import re
 
@@ -18,8 +17,7 @@ from llamacorpus.sources.books import SOURCE as BOOKS, BooksConfig
 from llamacorpus.sources.c4 import SOURCE as C4, C4Config
 from llamacorpus.sources.github import SOURCE as GITHUB, GitHubConfig
 from llamacorpus.sources.stackexchange import SOURCE as SE, StackExchangeConfig
-from llamacorpus.sources.wikipedia import SOURCE as WIKI, WikipediaConfig
-from llamacorpus.steps import BadInput, Drop, Note
+from llamacorpus.steps import Drop, Note
 
 C4_SHARD = FIXTURES / "c4" / "c4-en-train.00000-of-01024.first1000.json.gz"
 GITHUB_ROWS = [json.loads(line) for line in (FIXTURES / "github" / "github_sample.jsonl").read_text("utf-8").splitlines()]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 from apache_beam import pvalue
