@@ -10,17 +10,18 @@ under a temporary directory at run time):
 
 it measures, in process CPU seconds (the machine may be shared), the serial read, the planning
 (``splits``: the index and the head stream for Wikipedia), the line-count pass (``count_lines``
-of every piece, which the adapter runs in parallel) and the reads of every piece, and prints the
-total cost of the pieces over the serial read. The pieces' work is spread over the workers; only
-the plan runs on one.
+of every piece, which the adapter runs in parallel) and the reads of every piece, alternating
+serial and pieces ``repeats`` times and printing medians, and the total cost of the pieces over
+the serial read. The pieces' work is spread over the workers; only the plan runs on one.
 
-    python bench/bench_splits.py [factor] [split_bytes]
+    python bench/bench_splits.py [factor] [split_bytes] [repeats]
 """
 from __future__ import annotations
 
 import bz2
 import gzip
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -62,26 +63,33 @@ def inputs(directory: Path, factor: int) -> dict:
             "c4": (C4, C4Config, c4)}
 
 
+def measure(source, cfg, path: Path, staging: Path) -> tuple[float, float, float, float, int]:
+    """(serial, plan, count, pieces) CPU seconds and the number of pieces, once."""
+    serial_s, serial = cpu(lambda: sum(1 for _ in source.read(cfg, str(path))))
+    plan_s, pieces = cpu(lambda: source.splits(cfg, str(path), fileio.size(str(path)), str(staging)))
+    count_s, counted = cpu(lambda: [(p, source.count_lines(cfg, p) if p.first_line is None else None)
+                                    for p in pieces])
+    numbered = list(number_pieces((str(path), counted)))
+    read_s, n = cpu(lambda: sum(1 for p in numbered for _ in source.read_split(cfg, p)))
+    assert n == serial, (path, n, serial)
+    return serial_s, plan_s, count_s, read_s, len(pieces)
+
+
 def main() -> None:
     factor = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     split_bytes = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 20
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     directory = Path(tempfile.mkdtemp(prefix="bench-splits-"))
     try:
-        print(f"factor {factor}, split_bytes {split_bytes}")
+        print(f"factor {factor}, split_bytes {split_bytes}, medians of {repeats}")
         print(f"{'source':14} {'MB':>7} {'pieces':>6} {'serial s':>9} {'plan s':>7} {'count s':>8} {'pieces s':>9} "
               f"{'pieces/serial':>13}")
         for name, (source, config, path) in inputs(directory, factor).items():
-            cfg = config(split_bytes=split_bytes)
-            serial_s, serial = cpu(lambda: sum(1 for _ in source.read(cfg, str(path))))
-            plan_s, pieces = cpu(lambda: source.splits(cfg, str(path), fileio.size(str(path)), str(directory)))
-            count_s, counted = cpu(lambda: [(p, source.count_lines(cfg, p) if p.first_line is None else None)
-                                            for p in pieces])
-            numbered = list(number_pieces((str(path), counted)))
-            read_s, n = cpu(lambda: sum(1 for p in numbered for _ in source.read_split(cfg, p)))
-            assert n == serial, (name, n, serial)
-            total = plan_s + count_s + read_s
-            print(f"{name:14} {path.stat().st_size / 1e6:7.1f} {len(pieces):6d} {serial_s:9.2f} {plan_s:7.2f} "
-                  f"{count_s:8.2f} {read_s:9.2f} {total / serial_s:13.2f}")
+            runs = [measure(source, config(split_bytes=split_bytes), path, directory) for _ in range(repeats)]
+            serial_s, plan_s, count_s, read_s = (statistics.median(r[i] for r in runs) for i in range(4))
+            ratio = statistics.median((r[1] + r[2] + r[3]) / r[0] for r in runs)
+            print(f"{name:14} {path.stat().st_size / 1e6:7.1f} {runs[0][4]:6d} {serial_s:9.2f} {plan_s:7.2f} "
+                  f"{count_s:8.2f} {read_s:9.2f} {ratio:13.2f}")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
