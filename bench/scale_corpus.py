@@ -131,7 +131,8 @@ from llamacorpus.steps.dedup.lines import BLANK, line_hashes  # noqa: E402
 from llamacorpus.steps.dedup.urls import preference, url_key  # noqa: E402
 from llamacorpus.pipeline import recipe as recipe_mod  # noqa: E402
 from llamacorpus.steps import RunContext  # noqa: E402
-from llamacorpus.sources.books import END_MARKER, HEADER_SCAN_LINES, START_MARKERS, decode_book  # noqa: E402
+from llamacorpus.sources.books import END_MARKER, HEADER_SCAN_LINES, START_MARKERS  # noqa: E402
+from llamacorpus.text import decode  # noqa: E402
 from llamacorpus.sources.commoncrawl import document_id, html_to_text  # noqa: E402
 from llamacorpus.sources.wikipedia.dump import SiteInfo, iter_pages  # noqa: E402
 from llamacorpus.steps import BadInput, Drop  # noqa: E402
@@ -636,7 +637,7 @@ def scale_books(fixtures: Path, out: Path, factor: int) -> dict:
     books = {}
     for path in paths:
         raw = Path(path).read_bytes()
-        text, encoding = decode_book(raw)
+        text, encoding, _ = decode(raw)
         lines = text.split("\n")
         books[path] = (raw.startswith(codecs.BOM_UTF8), encoding, lines, gutenberg_body(lines))
     vocab = Vocabulary.of("\n".join(lines[a:b]) for _, _, lines, (a, b) in books.values())

@@ -117,6 +117,24 @@ def iter_lines(path: str) -> Iterable[tuple[int, bytes]]:
         yield from enumerate(f, start=1)
 
 
+def size(path: str) -> int:
+    """Stored bytes of a file, or of every file under a directory (local: symlinks inside it not
+    followed; remote: a path ending in ``/`` is a prefix). Raises FileNotFoundError when there is
+    nothing there."""
+    if not has_scheme(path):
+        info = os.stat(path)
+        if not os.path.isdir(path):
+            return info.st_size
+        total = 0
+        for root, dirs, files in os.walk(path):
+            total += sum(os.lstat(os.path.join(root, f)).st_size for f in files)
+        return total
+    found = match(f"{path}**" if path.endswith("/") else path)
+    if not found:
+        raise FileNotFoundError(f"{path}: no such file")
+    return sum(f.size for f in found)
+
+
 def exists(path: str) -> bool:
     return _beam_fs()[0].exists(path) if has_scheme(path) else os.path.exists(path)
 
@@ -264,6 +282,14 @@ def content_hash(path: str) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def delete_tree(path: str) -> None:
+    """Remove a directory and everything under it (gone already: nothing to do)."""
+    if not has_scheme(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        delete(match_paths(f"{path.rstrip('/')}/**"))
 
 
 def makedirs(path: str) -> None:

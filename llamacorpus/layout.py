@@ -13,6 +13,8 @@ builds one by hand::
     OUT/stats/sources/<source>.json                     one source's funnel
     OUT/stats/distributions/<group>.json                histograms and quantiles
     OUT/stats/categories/<group>.json                   documents per category value
+    OUT/stats/progress/<run>/                           live counters of a local run (removed at its end)
+    OUT/staging/<source>/                               decompressed copies of inputs read in pieces
     OUT/shards/                                         Megatron shards, manifest, tokenizer
     OUT/models/ (or models_dir)                         learnt artifacts: lm/, tokenizer/
     OUT/report.html                                     the statistics report
@@ -74,10 +76,15 @@ class Layout:
     def errors(self, source: str) -> str:
         return _join(self.root, "errors", source)
 
+    def staging(self, source: str) -> str:
+        """Decompressed copies of a source's compressed inputs that workers read in pieces (a Stack
+        Exchange Posts.xml out of its .7z); removed once the source is read, or with its outputs."""
+        return _join(self.root, "staging", source)
+
     def source_outputs(self, source: str) -> tuple[str, ...]:
-        """The directories a rebuilt source replaces."""
+        """The directories a rebuilt source replaces (a staging copy a failed run left included)."""
         return (self.documents(source), self.rejected(source), self.errors(source), self.jsonl(source),
-                self.samples(source))
+                self.samples(source), self.staging(source))
 
     # statistics
     @property
@@ -100,6 +107,12 @@ class Layout:
 
     def categories(self, group: str) -> str:
         return _join(self.stats_dir, "categories", f"{group}.json")
+
+    @property
+    def progress(self) -> str:
+        """Where the workers of a local run leave their live counters for the progress lines
+        (one sub-directory per run, removed when it ends)."""
+        return _join(self.stats_dir, "progress")
 
     # shards, models, report
     @property

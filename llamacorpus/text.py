@@ -9,8 +9,9 @@ text (NUL bytes, or more than :data:`MAX_CONTROL` control characters once decode
 decoded as Latin-1 are) give ``None``: readers drop them as ``binary``.
 
 :func:`has_surrogates` tells a string that cannot be written as UTF-8 (a lone UTF-16 surrogate,
-as ``json.loads('"\\ud800"')`` makes): the read adapter counts such a record as
-``error:invalid_unicode``.
+as ``json.loads('"\\ud800"')`` makes), :func:`surrogate_field` the first field of a record that
+holds one: the read adapter counts such a record as ``error:invalid_unicode`` (and the JSONL
+reader, which knows the record's line, does it there first).
 """
 from __future__ import annotations
 
@@ -82,8 +83,8 @@ def decode(data: bytes, declared: str | None = None) -> Decoded | None:
         return None
     declared = canonical(declared)
     text = _try(data, "utf-8")
-    if text is not None:
-        return _checked(Decoded(text, "utf-8", declared not in (None, "utf-8", "ascii")))
+    if text is not None:  # ASCII bytes contradict no ASCII-compatible declared charset
+        return _checked(Decoded(text, "utf-8", declared not in (None, "utf-8", "ascii") and not data.isascii()))
     redetected = False
     if declared:
         text = _try(data, declared)
@@ -105,3 +106,22 @@ def _checked(decoded: Decoded) -> Decoded | None:
 def has_surrogates(text: str) -> bool:
     """Whether ``text`` holds a lone surrogate (it cannot be encoded as UTF-8)."""
     return _SURROGATE.search(text) is not None
+
+
+def _anywhere(value) -> bool:
+    if isinstance(value, str):
+        return has_surrogates(value)
+    if isinstance(value, (list, tuple)):
+        return any(_anywhere(v) for v in value)
+    if isinstance(value, dict):
+        return any(_anywhere(k) or _anywhere(v) for k, v in value.items())
+    return False
+
+
+def surrogate_field(record: dict, prefix: str = "") -> str | None:
+    """The first key of ``record`` whose key or value (strings in lists and dicts included) holds a
+    lone surrogate, as ``<prefix><key>`` (the key escaped), or None."""
+    for key, value in record.items():
+        if _anywhere(key) or _anywhere(value):
+            return prefix + (key.encode("utf-8", "backslashreplace").decode() if isinstance(key, str) else repr(key))
+    return None

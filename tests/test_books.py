@@ -74,7 +74,7 @@ def test_non_utf8_book_uses_its_declared_charset(tmp_path):
     with pytest.raises(UnicodeDecodeError):
         path.read_bytes().decode("utf-8")
     doc = read_one_path(path)
-    assert doc["meta"]["encoding"] == "windows-1252"
+    assert doc["meta"]["encoding"] == "cp1252"
     assert doc["text"].strip() == body.strip()
     assert "’" in doc["text"]
 

@@ -242,7 +242,7 @@ def test_bad_files_in_a_pipeline_are_counted_with_locations_and_the_run_goes_on(
     assert_accounting(run.stats)
     assert run.stats["errors"] == {"read:empty_file": 1, "read:malformed_warc_record": 4, "read:truncated_gzip": 1}
     locations = sorted(e["location"] for e in run.errors)
-    assert f"{inputs / 'empty.warc.wet.gz'}@0" in locations
+    assert str(inputs / 'empty.warc.wet.gz') in locations  # the read adapter's empty_file rule
     assert any(loc.startswith(f"{inputs / 'cut.warc.wet.gz'}@") for loc in locations)
     assert len(run.docs) > 20
 

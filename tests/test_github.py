@@ -74,13 +74,18 @@ def test_cloned_repository_licence_is_detected(tmp_path, repo_name):
         assert item["text"] == rows[item["meta"]["path"]]
 
 
-def test_cloned_repository_binary_undecodable_and_name(tmp_path):
+def test_cloned_repository_binary_other_charsets_and_name(tmp_path):
     d = _write_repo(tmp_path, "pallets/markupsafe", with_git_config=False)
     (d / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    (d / "latin1.py").write_bytes("# caf\xe9\nx = 1\n".encode("latin-1"))
+    original = (d / "src/markupsafe/__init__.py").read_text(encoding="utf-8")
+    assert not original.isascii()
+    (d / "src/markupsafe/__init__.py").write_bytes(original.encode("latin-1"))  # the real file, in Latin-1
+    rng = __import__("random").Random(7)
+    (d / "noise.txt").write_bytes(bytes(rng.randrange(1, 256) for _ in range(4096)))  # no NUL, still not text
     items = {(i.doc["meta"]["path"] if isinstance(i, Drop) else i["meta"]["path"]): i
              for i in SOURCE.read(GitHubConfig(), f"repo:{d}")}
-    assert items["logo.png"].reason == "binary" and items["latin1.py"].reason == "undecodable"
+    assert items["logo.png"].reason == "binary" and items["noise.txt"].reason == "binary"
+    assert items["src/markupsafe/__init__.py"]["text"] == original  # decoded in the charset detected, not dropped
     assert items["src/markupsafe/_native.py"]["meta"]["repo_name"] == "markupsafe"  # no .git/config: dir name
     assert items["src/markupsafe/_native.py"]["meta"]["license"] == "BSD-3-Clause"
 
@@ -124,17 +129,19 @@ def test_bad_rows_are_counted_with_location(tmp_path):
     path = _bad_jsonl(tmp_path)
     items = list(SOURCE.read(GitHubConfig(), str(path)))
     assert [(i.kind, i.location) for i in items if isinstance(i, BadInput)] == [
-        ("not_json", f"{path}:2"), ("missing_content", f"{path}:7"), ("missing_field", f"{path}:8"),
-        ("invalid_utf8", f"{path}:9")]
+        ("not_json", f"{path}:2"), ("invalid_unicode", f"{path}:6"), ("missing_content", f"{path}:7"),
+        ("missing_field", f"{path}:8"), ("invalid_utf8", f"{path}:9")]
     assert [(i.reason, i.location) for i in items if isinstance(i, Drop)] == [
-        ("binary", f"{path}:4"), ("binary", f"{path}:5"), ("undecodable", f"{path}:6")]
+        ("binary", f"{path}:4"), ("binary", f"{path}:5")]
     run = run_source("github", {"inputs": ["bad.jsonl"]}, tmp_path / "out", input_root=tmp_path / "in")
     assert_accounting(run.stats)
     assert run.stats["records_read"] == 10
     assert run.stats["errors"] == {"read:invalid_utf8": 1, "read:missing_content": 1, "read:missing_field": 1,
-                                   "read:not_json": 1}
-    assert run.stats["dropped"]["read:binary"] == 2 and run.stats["dropped"]["read:undecodable"] == 1
-    assert sorted(e["location"] for e in run.errors) == sorted(f"{path}:{n}" for n in (2, 7, 8, 9))
+                                   "read:not_json": 1, "read:invalid_unicode": 1}  # the lone surrogate of line 6
+    assert run.stats["dropped"]["read:binary"] == 2
+    assert sorted(e["location"] for e in run.errors) == sorted(f"{path}:{n}" for n in (2, 6, 7, 8, 9))
+    [unicode] = [e for e in run.errors if e["kind"] == "invalid_unicode"]
+    assert unicode["message"] == "a lone UTF-16 surrogate in content"
 
 
 def expected_kept_per_license():

@@ -1,7 +1,8 @@
 """One source's branch of the graph: read its inputs, apply its steps, and write what it produced.
 
 A source (:mod:`llamacorpus.sources`) gives a reader and its step list; :func:`build_source` turns
-them into Beam stages: :class:`~llamacorpus.steps.adapter.ReadFiles`, then consecutive filters and
+them into Beam stages: :class:`~llamacorpus.steps.adapter.ReadFiles` (which splits big inputs into
+pieces where the source can, staging decompressed copies under ``Layout.staging``), then consecutive filters and
 mappers fused into one :class:`~llamacorpus.steps.adapter.ApplySteps`, and each global step as
 the composite it is. :class:`Branch` gathers the side outputs (rejected samples, dead letters,
 measures, category counts) on the way; :func:`write_source` wires every sink of a source. The run
@@ -77,7 +78,8 @@ def build_source(pbegin, source, cfg, ctx: RunContext, paths: list[str]) -> tupl
     """Read ``paths`` with the source's reader and apply its steps; returns the documents and the
     branch holding the side outputs."""
     branch = Branch(source.name, ctx.batch_size, source.category_fields)
-    branch.read = pbegin | f"{source.name}/read" >> ReadFiles(source.name, source.reader(cfg), paths)
+    branch.read = pbegin | f"{source.name}/read" >> ReadFiles(source.name, source.input_reader(cfg), paths,
+                                                              staging=ctx.layout.staging(source.name))
     docs = branch.collect(branch.read, "read")
     docs = branch.apply(docs, source.steps(cfg, ctx))
     branch.count_categories(docs, "output")

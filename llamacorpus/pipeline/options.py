@@ -77,6 +77,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry_run", action="store_true",
                    help="check everything and build the whole graph for the runner, run nothing")
     p.add_argument("--no_report", action="store_true", help="do not write report.html at the end")
+    # progress lines of a local run (llamacorpus.pipeline.progress)
+    p.add_argument("--progress_interval", type=float, default=15.0, metavar="SECONDS",
+                   help="seconds between progress lines on the local runner (default 15)")
+    p.add_argument("--quiet", action="store_true", help="print no progress lines")
     return p
 
 
@@ -88,6 +92,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     unknown = set(args.stages) - {"documents", "mix"}
     if unknown:
         raise UsageError(f"--stages: unknown stage(s) {', '.join(sorted(unknown))}; stages are documents, mix")
+    if not args.progress_interval > 0:
+        raise UsageError(f"--progress_interval must be > 0 seconds, got {args.progress_interval}")
     check_beam_arguments(beam_args, [o for a in ours._actions for o in a.option_strings])
     return args, beam_args
 

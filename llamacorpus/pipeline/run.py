@@ -18,7 +18,7 @@ import apache_beam as beam
 from llamacorpus import __version__, fileio
 from llamacorpus.config import ConfigError, resolve_paths
 from llamacorpus.fileio import InputError
-from llamacorpus.pipeline import card, graph, options, stats
+from llamacorpus.pipeline import card, graph, options, progress, stats
 from llamacorpus.pipeline import io as pio
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.base import RunContext
@@ -74,21 +74,23 @@ def execute(args, beam_args, recipe, names, ctx, inputs) -> dict | None:
     for name in info.built:
         pio.clear_source_outputs(ctx.output, name)
     started = time.time()
-    try:
-        result = p.run()
-        state = result.wait_until_finish()
-    except Exception as exc:  # noqa: BLE001 - a failed source is reported by name; anything else re-raised
-        failed = pio.failure_messages(str(exc))
-        if not failed:
-            raise
-        for message in failed:
-            print(f"error: source {message}", file=sys.stderr)
-        return None
-    if state is not None and str(state).rsplit(".", 1)[-1] != "DONE":
-        print(f"error: the pipeline ended in state {state}", file=sys.stderr)
-        return None
-    finished = time.time()
-    counters = stats.query_counters(result)
+    with progress.report(args, options.is_local(opts), ctx.output, recipe, info, inputs) as reporter:
+        try:
+            result = p.run()
+            state = result.wait_until_finish()
+        except Exception as exc:  # noqa: BLE001 - a failed source is reported by name; anything else re-raised
+            failed = pio.failure_messages(str(exc))
+            if not failed:
+                raise
+            for message in failed:
+                print(f"error: source {message}", file=sys.stderr)
+            return None
+        if state is not None and str(state).rsplit(".", 1)[-1] != "DONE":
+            print(f"error: the pipeline ended in state {state}", file=sys.stderr)
+            return None
+        finished = time.time()
+        counters = stats.query_counters(result)
+        reporter.finish(counters)
     for name in info.built:
         stats.write_source_stats(ctx.output, name, stats.source_stats(counters, name, info.step_order[name]))
     without_stats = [name for name in info.reused if not fileio.exists(ctx.layout.source_stats(name))]

@@ -3,9 +3,11 @@ book-level near-duplicate removal ("removing books with more than 90% content ov
 
 Readers, chosen by file name:
 
-* ``*.txt`` (optionally ``.gz``/``.bz2``/``.xz``/``.zst``): one Gutenberg book per file. A UTF-8
-  BOM is dropped and CRLF becomes LF; a file that is not UTF-8 is decoded with the charset its
-  header declares (``Character set encoding: ISO-8859-1``), else Latin-1 (meta ``encoding``). The
+* ``*.txt`` (optionally ``.gz``/``.bz2``/``.xz``/``.zst``): one Gutenberg book per file, decoded by
+  :func:`llamacorpus.text.decode` (meta ``encoding``): UTF-8 (a BOM dropped), else the charset its
+  header declares (``Character set encoding: ISO-8859-1``), else the one detected; a declared
+  charset the bytes contradict is re-detected and counted as ``read/charset_redetected``, and a
+  file that is mostly not text is dropped as ``binary``. CRLF becomes LF. The
   Project Gutenberg header ends at its START marker (``*** START OF THIS/THE PROJECT GUTENBERG
   EBOOK ...``, or the old ``*END*THE SMALL PRINT! ...`` line of 1990s files) and the licence
   footer starts at the END marker (``*** END OF ...``, ``End of (the) Project Gutenberg ...``).
@@ -19,7 +21,8 @@ Readers, chosen by file name:
   ``meta.pile_set_name`` (``Books3`` -> ``books3``), ``pg19`` for records whose url is a Gutenberg
   one, else the recipe's ``jsonl_collection``. Ids are therefore unique across collections (in
   RedPajama, PG-19 and Books3 ids collided). A line that is not JSON, not UTF-8, or has no string
-  ``text`` is an error with file and line; a truncated compressed stream too.
+  ``text`` is an error with file and line; a truncated compressed stream too. An uncompressed
+  file is read in byte-range pieces by many workers, with the same ids.
 
 Steps: ``min_chars`` (when set), then :class:`~llamacorpus.steps.dedup.near.NearDedup` (word
 5-gram MinHash LSH, verified overlap >= 0.9, measure ``containment`` of the shorter book in the
@@ -33,14 +36,15 @@ import os
 import re
 from typing import Iterator
 
-from llamacorpus import fileio
+from llamacorpus import fileio, text
 from llamacorpus.config import field
 from llamacorpus.document import make_document
 from llamacorpus.steps.filters.length import MinChars
 from llamacorpus.steps.dedup.near import NearDedup, NearDedupConfig
+from llamacorpus.sources import jsonl
 from llamacorpus.sources.jsonl import json_records
-from llamacorpus.sources.base import RunContext, Source, SourceConfig
-from llamacorpus.steps import BadInput, Drop
+from llamacorpus.sources.base import MAX_RECORD_BYTES, RunContext, Source, SourceConfig, Split
+from llamacorpus.steps import BadInput, Drop, Note
 
 NAME = "books"
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zstd")
@@ -82,24 +86,6 @@ def base_name(path: str) -> str:
     return name
 
 
-def decode_book(raw: bytes) -> tuple[str, str]:
-    """Bytes -> (text, encoding): UTF-8 (BOM dropped), else the declared charset, else Latin-1."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    declared = DECLARED_CHARSET.search(raw[:8192])
-    if declared:
-        name = declared.group(1).decode("ascii").lower()
-        try:
-            return raw.decode(name), name
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return raw.decode("latin-1"), "latin-1"
-
-
 def strip_gutenberg(text: str) -> tuple[str, dict]:
     """Remove the Project Gutenberg header and licence footer; return the body and what was found."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -121,19 +107,24 @@ def strip_gutenberg(text: str) -> tuple[str, dict]:
     return "\n".join(lines[start:end]).strip("\n").rstrip() + "\n", info
 
 
-def read_gutenberg(path: str):
+def read_gutenberg(path: str) -> Iterator:
     name = base_name(path)
     stem = name[: -len(".txt")] if name.lower().endswith(".txt") else name
     with fileio.open_decompressed(path) as f:
         raw = f.read()
-    text, encoding = decode_book(raw)
-    body, info = strip_gutenberg(text)
+    declared = DECLARED_CHARSET.search(raw[:8192])
+    decoded = text.decode(raw, declared.group(1).decode("ascii") if declared else None)
+    if decoded is None:
+        yield Drop("binary", make_document(NAME, f"gutenberg/{stem}", "", collection="gutenberg", file=name), path)
+        return
+    if decoded.redetected:
+        yield Note("charset_redetected")
+    body, info = strip_gutenberg(decoded.text)
     if "gutenberg_id" not in info and FILE_NUMBER.match(stem):
         info["gutenberg_id"] = int(FILE_NUMBER.match(stem).group(1))
-    doc = make_document(NAME, f"gutenberg/{stem}", body, collection="gutenberg", file=name, encoding=encoding, **info)
-    if not body.strip():
-        return Drop("empty", doc, path)
-    return doc
+    doc = make_document(NAME, f"gutenberg/{stem}", body, collection="gutenberg", file=name,
+                        encoding=decoded.encoding, **info)
+    yield Drop("empty", doc, path) if not body.strip() else doc
 
 
 # ---------------------------------------------------------------------------- JSONL (Books3, PG-19)
@@ -162,9 +153,10 @@ def book_document(record: dict, stem: str, number: int, location: str, default_c
     return doc if record["text"].strip() else Drop("empty", doc, location)
 
 
-def read_jsonl(path: str, default_collection: str) -> Iterator:
+def read_jsonl(path: str, default_collection: str, max_bytes: int = MAX_RECORD_BYTES,
+               split: Split | None = None) -> Iterator:
     stem = os.path.splitext(base_name(path))[0]
-    for number, location, record in json_records(path):
+    for number, location, record in json_records(path, max_bytes, split):
         yield record if isinstance(record, BadInput) else book_document(record, stem, number, location,
                                                                          default_collection)
 
@@ -182,10 +174,18 @@ class Books(Source):
     default_inputs = ("books/*.txt",)
 
     def read(self, cfg: BooksConfig, path: str) -> Iterator:
-        if is_jsonl(path):
-            yield from read_jsonl(path, cfg.jsonl_collection)
-        else:
-            yield read_gutenberg(path)
+        return self.read_split(cfg, Split(path))
+
+    def splits(self, cfg: BooksConfig, path: str, size: int | None, staging: str) -> list[Split]:
+        return jsonl.splits(path, size, cfg.split_bytes) if is_jsonl(path) else super().splits(cfg, path, size, staging)
+
+    def count_lines(self, cfg: BooksConfig, split: Split) -> int:
+        return jsonl.count_lines(split)
+
+    def read_split(self, cfg: BooksConfig, split: Split) -> Iterator:
+        if is_jsonl(split.path):
+            return read_jsonl(split.path, cfg.jsonl_collection, cfg.max_record_bytes, split)
+        return read_gutenberg(split.path)
 
     def steps(self, cfg: BooksConfig, ctx: RunContext) -> list:
         steps: list = [MinChars(cfg.min_chars)] if cfg.min_chars else []

@@ -3,6 +3,7 @@
 Each line is ``{"text", "timestamp", "url"}``; the document id is ``c4/<shard>/<line>``, stable
 across runs. A line that is not JSON, lacks ``text`` or is not UTF-8, and a truncated gzip stream,
 are counted as errors with file and line (see :mod:`llamacorpus.sources.jsonl`); the run goes on.
+An uncompressed shard (``.json``) is read in byte-range pieces by many workers, with the same ids.
 
 With ``hf_dataset`` set (``allenai/c4``, config ``en``), the same reader streams the Hugging Face
 dataset instead of files. That needs a machine online; it is not tested here.
@@ -15,8 +16,9 @@ from typing import Iterator
 
 from llamacorpus.document import make_document
 from llamacorpus.steps.filters.length import MinChars
+from llamacorpus.sources import jsonl
 from llamacorpus.sources.jsonl import json_records
-from llamacorpus.sources.base import RunContext, Source, SourceConfig
+from llamacorpus.sources.base import RunContext, Source, SourceConfig, Split
 from llamacorpus.steps import BadInput
 
 HF_PREFIX = "hf:"
@@ -59,10 +61,25 @@ class C4(Source):
 
     def read(self, cfg: C4Config, path: str) -> Iterator:
         if path.startswith(HF_PREFIX):
-            yield from self._read_hf(path)
+            return self._read_hf(path)
+        return self.read_split(cfg, Split(path))
+
+    def size(self, cfg: C4Config, path: str) -> int | None:
+        return None if path.startswith(HF_PREFIX) else super().size(cfg, path)
+
+    def splits(self, cfg: C4Config, path: str, size: int | None, staging: str) -> list[Split]:
+        return super().splits(cfg, path, size, staging) if path.startswith(HF_PREFIX) else \
+            jsonl.splits(path, size, cfg.split_bytes)
+
+    def count_lines(self, cfg: C4Config, split: Split) -> int:
+        return jsonl.count_lines(split)
+
+    def read_split(self, cfg: C4Config, split: Split) -> Iterator:
+        if split.path.startswith(HF_PREFIX):
+            yield from self._read_hf(split.path)
             return
-        shard = shard_name(path)
-        for number, location, record in json_records(path):
+        shard = shard_name(split.path)
+        for number, location, record in json_records(split.path, cfg.max_record_bytes, split):
             yield record if isinstance(record, BadInput) else c4_document(record, shard, number, location)
 
     def _read_hf(self, path: str) -> Iterator:

@@ -8,7 +8,10 @@ read with py7zr without extracting to disk. The site is the file name without ``
 archive or compression suffixes.
 
 Reading streams the file: the dumps hold one ``<row .../>`` element per line (newlines inside a
-post are ``&#xA;``), so each row is parsed alone with lxml. A row that is not well-formed XML, or
+post are ``&#xA;``), so each row is parsed alone with lxml, and one big Posts.xml is read by many
+workers in byte-range pieces (:mod:`llamacorpus.sources.lines`); a compressed or archived one is
+first decompressed once to a staging copy, which the pieces then share. A row longer than
+``max_record_bytes`` is ``error:oversize_record``, skipped without being held. A row that is not well-formed XML, or
 lacks an integer ``Id``/``PostTypeId``/``Score`` (or an answer its ``ParentId``), is an
 ``error:malformed_row`` at ``file:line`` and the next rows are read as usual (lxml's iterparse
 stops at the first broken row, or with ``recover`` swallows the rows after it). Posts other than
@@ -51,18 +54,20 @@ Document id ``stackexchange/<site>/<question id>``. Meta: ``site``, ``question_i
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import queue
 import re
 import threading
-from typing import Iterator
+from typing import IO, Iterator
 
 from lxml import etree
 
 from llamacorpus import fileio
 from llamacorpus.document import Document, make_document
-from llamacorpus.sources.base import RunContext, Source, SourceConfig
+from llamacorpus.sources import lines
+from llamacorpus.sources.base import RunContext, Source, SourceConfig, Split
 from llamacorpus.steps import BadInput, Drop
 from llamacorpus.steps.clean.html_text import HtmlToText
 from llamacorpus.steps.clean.threads import JoinAnswers
@@ -221,10 +226,15 @@ class _QueueReader(io.RawIOBase):
         return n
 
 
-def seven_zip_lines(path: str, member_suffix: str = "posts.xml") -> Iterator[bytes]:
-    """The lines of the archive member named ``Posts.xml``, decompressed in a thread into a small
-    queue: memory stays bounded (py7zr's block of at most 128 MB, plus the queue) whatever the
-    member's size, and nothing is written to disk."""
+class NoPostsInArchive(ValueError):
+    """A .7z dump without a Posts.xml member."""
+
+
+@contextlib.contextmanager
+def seven_zip_member(path: str, member_suffix: str = "posts.xml") -> Iterator[IO[bytes]]:
+    """A readable stream of the archive member named ``Posts.xml``, decompressed in a thread into a
+    small queue: memory stays bounded (py7zr's block of at most 128 MB, plus the queue) whatever
+    the member's size, and nothing is written to disk."""
     import py7zr
     from py7zr.io import WriterFactory
 
@@ -238,7 +248,7 @@ def seven_zip_lines(path: str, member_suffix: str = "posts.xml") -> Iterator[byt
     with fileio.open_raw(path) as raw, py7zr.SevenZipFile(raw, mode="r") as archive:
         targets = [n for n in archive.getnames() if n.lower().rsplit("/", 1)[-1] == member_suffix]
         if not targets:
-            raise FileNotFoundError(f"{path}: no Posts.xml in the archive")
+            raise NoPostsInArchive(f"{path}: no Posts.xml in the archive")
 
         def produce():
             try:
@@ -252,7 +262,7 @@ def seven_zip_lines(path: str, member_suffix: str = "posts.xml") -> Iterator[byt
         thread = threading.Thread(target=produce, name="py7zr-posts", daemon=True)
         thread.start()
         try:
-            yield from io.BufferedReader(_QueueReader(chunks), buffer_size=1 << 20)
+            yield io.BufferedReader(_QueueReader(chunks), buffer_size=1 << 20)
         finally:
             cancelled.set()
             while thread.is_alive():  # let a blocked writer see the cancellation
@@ -263,12 +273,18 @@ def seven_zip_lines(path: str, member_suffix: str = "posts.xml") -> Iterator[byt
             thread.join()
 
 
-def post_lines(path: str) -> Iterator[bytes]:
-    if path.lower().endswith(".7z"):
-        yield from seven_zip_lines(path)
-    else:
-        with fileio.open_decompressed(path) as f:
-            yield from f
+def open_posts(path: str):
+    """The decompressed Posts.xml of an input (a .7z archive, a compressed or a plain file)."""
+    return seven_zip_member(path) if path.lower().endswith(".7z") else fileio.open_decompressed(path)
+
+
+def post_lines(split: Split, max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, line or None when longer than max_bytes)`` of a piece of Posts.xml."""
+    if not split.whole:
+        yield from lines.range_lines(split, max_bytes)
+        return
+    with open_posts(split.path) as f:
+        yield from enumerate(lines.read_lines(f, max_bytes), start=1)
 
 
 # ---------------------------------------------------------------------------- the source
@@ -283,12 +299,33 @@ class StackExchange(Source):
     default_inputs = ("stackexchange/*-Posts.xml",)
 
     def read(self, cfg: StackExchangeConfig, path: str) -> Iterator:
-        site = site_name(path)
+        return self.read_split(cfg, Split(path))
+
+    def splits(self, cfg: StackExchangeConfig, path: str, size: int | None, staging: str) -> list[Split]:
+        if size is None:
+            return super().splits(cfg, path, size, staging)
+        if lines.is_compressed(path):
+            return lines.staged_line_splits(path, size, staging, cfg.split_bytes, open_posts)
+        return lines.line_splits(path, size, cfg.split_bytes)
+
+    def count_lines(self, cfg: StackExchangeConfig, split: Split) -> int:
+        return lines.count_range(split)
+
+    def read_split(self, cfg: StackExchangeConfig, split: Split) -> Iterator:
+        site = site_name(split.path)
         parser = row_parser()
-        for number, line in enumerate(post_lines(path), start=1):
-            item = parse_row(line, site, f"{path}:{number}", parser)
-            if item is not None:
-                yield item
+        try:
+            for number, line in post_lines(split, cfg.max_record_bytes):
+                location = f"{split.path}:{number}"
+                if line is None:
+                    yield BadInput("oversize_record", location,
+                                   f"row longer than max_record_bytes ({cfg.max_record_bytes}); skipped")
+                    continue
+                item = parse_row(line, site, location, parser)
+                if item is not None:
+                    yield item
+        except NoPostsInArchive as exc:
+            yield BadInput("no_posts_xml", split.path, str(exc))
 
     def steps(self, cfg: StackExchangeConfig, ctx: RunContext) -> list:
         steps = [TopSites(self.name, cfg.top_sites, cfg.include_meta_sites), HtmlToText(), JoinAnswers(self.name)]

@@ -5,6 +5,6 @@
 
 The contract is re-exported here: ``from llamacorpus.steps import Filter, Mapper, Drop, BadInput``.
 """
-from llamacorpus.steps.base import (KEPT, BadInput, ChainReport, Drop, Filter, Mapper, RunContext, Step,  # noqa: F401
-                                    StepResult, apply_batch, apply_filter_scored, apply_mapper, check_reason,
+from llamacorpus.steps.base import (KEPT, BadInput, ChainReport, Drop, Filter, Mapper, Note, RunContext,  # noqa: F401
+                                    Step, StepResult, apply_batch, apply_filter_scored, apply_mapper, check_reason,
                                     error_kind, error_result, numeric_measures, run_steps)

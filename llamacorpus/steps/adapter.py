@@ -1,7 +1,7 @@
 """The one generic Beam adapter for steps, and the Beam pieces every source and global step shares.
 
-* :class:`ReadFiles` fans input files out (``Create | Reshuffle``) and streams each through a
-  source's reader generator.
+* :class:`ReadFiles` fans input files out (``Create | Reshuffle``), cuts those the source splits
+  into pieces, fans the pieces out, and streams each through the source's reader.
 * :class:`ApplySteps` runs a chain of consecutive filters and mappers in one DoFn (one fused
   stage, models loaded once per worker in ``setup``), in batches so that filters can batch their
   model calls.
@@ -19,8 +19,9 @@ dropped + errored holds for every step.
 from __future__ import annotations
 
 import collections
+import logging
 import time
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -29,12 +30,15 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from llamacorpus import fileio
 from llamacorpus.document import Document, stable_hash
-from llamacorpus.steps import BadInput, Drop, Step, StepResult, apply_batch, error_kind
+from llamacorpus.steps import BadInput, Drop, Note, Step, StepResult, apply_batch, error_kind, progress
+from llamacorpus.text import has_surrogates, surrogate_field
 
 NAMESPACE = "llamacorpus"
 REJECTED, ERRORS, MEASURES = "rejected", "errors", "measures"
 REJECTED_TEXT_CHARS = 2000  # text kept per rejected sample record
+FLUSH_SECONDS = 5.0  # buffered counters reach Beam at least this often within a long bundle
 
 
 class StepOutputs(NamedTuple):
@@ -64,20 +68,30 @@ class StepCounters:
     """Beam counters of one (source, step).
 
     With ``buffered=True`` increments gather in a local tally and reach Beam Metrics on
-    :meth:`flush`, which the owner must call (the adapters flush at the end of each bundle): a
-    Metrics update per document and counter would cost more than most steps themselves.
-    Unbuffered (the default), every ``inc`` goes to Metrics at once.
+    :meth:`flush`, which the owner must call (the adapters flush at the end of each bundle), and
+    on their own at least every :data:`FLUSH_SECONDS` while a bundle is long: a Metrics update per
+    document and counter would cost more than most steps themselves. Unbuffered (the default),
+    every ``inc`` goes to Metrics at once. Each flush also feeds the progress lines of a local run
+    (:mod:`llamacorpus.steps.progress`).
     """
 
     def __init__(self, source: str, step: str, buffered: bool = False):
         self.source, self.step, self.buffered = source, step, buffered
         self._tally: collections.Counter = collections.Counter()
         self._metrics: dict[str, Any] = {}
+        self._since_check = 0
+        self._flushed = time.monotonic()
 
     def inc(self, what: str, n: int = 1) -> None:
         self._tally[what] += n
         if not self.buffered:
             self.flush()
+        else:
+            self._since_check += 1
+            if self._since_check >= 1024:
+                self._since_check = 0
+                if time.monotonic() - self._flushed > FLUSH_SECONDS:
+                    self.flush()
 
     def count_outcome(self, outcome: str, language: str | None = None) -> None:
         self.inc(outcome)
@@ -85,13 +99,18 @@ class StepCounters:
             self.inc(f"{outcome}@{language}")
 
     def flush(self) -> None:
+        increments = []
         for what, n in self._tally.items():
             if n:
                 metric = self._metrics.get(what)
                 if metric is None:
                     metric = self._metrics[what] = Metrics.counter(NAMESPACE, counter_name(self.source, self.step, what))
                 metric.inc(n)
+                increments.append((counter_name(self.source, self.step, what), n))
         self._tally.clear()
+        self._flushed = time.monotonic()
+        if increments:
+            progress.record(increments)
 
 
 def text_size(doc: Document) -> tuple[int, int]:
@@ -149,55 +168,232 @@ def _result_language(result: StepResult) -> str | None:
 
 # ---------------------------------------------------------------------------- reading
 
-class _ReadDoFn(beam.DoFn):
-    def __init__(self, source: str, reader: Callable[[str], Iterable]):
-        self.source, self.reader = source, reader
+#: what an input that cannot be opened raises: error:unreadable_input, not a corrupt stream
+UNREADABLE = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+DONE = "done"  # the read's side output of finished pieces of split or staged files
+#: a reader's counters reach Beam (and the progress lines) at least this often within one piece
+READ_FLUSH_SECONDS = 2.0
+
+
+def read_error_kind(exc: BaseException) -> str:
+    return "unreadable_input" if isinstance(exc, UNREADABLE) else error_kind(exc)
+
+
+def bad_unicode_field(doc: Document) -> str | None:
+    """The first field of a document holding a lone surrogate (``text``, ``id``, ``meta.<key>``),
+    or None: such a string cannot be written as UTF-8."""
+    return surrogate_field({"text": doc.get("text", ""), "id": doc.get("id", "")}) or \
+        surrogate_field(doc.get("meta", {}), "meta.")
+
+
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates written as escapes (for error records)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _printable_bad_input(bad: BadInput) -> BadInput:
+    """``bad`` with lone surrogates in its location, message or id escaped (they come from the input)."""
+    fields = (bad.location, bad.message, bad.doc_id)
+    if not any(has_surrogates(f) for f in fields):
+        return bad
+    return BadInput(bad.kind, *(_printable(f) for f in fields))
+
+
+def _bad_input(kind: str, location: str, message: str) -> StepResult:
+    return StepResult(error=BadInput(kind, _printable(location), message))
+
+
+class _PlanDoFn(beam.DoFn):
+    """input path -> its pieces (the source's ``splits``); empty and unreadable inputs counted."""
+
+    def __init__(self, source: str, reader, staging: str, files_total: int):
+        self.source, self.reader, self.staging, self.files_total = source, reader, staging, files_total
 
     def setup(self):
         self.out = OutcomeEmitter(self.source, "read")
 
     def process(self, path: str):
-        self.out.counters.inc("files")
-        started = time.perf_counter()
+        counters = self.out.counters
+        counters.inc("files")
+        Metrics.gauge(NAMESPACE, counter_name(self.source, "read", "files_total")).set(self.files_total)
         try:
-            for item in self.reader(path):
-                yield from self._one(item)
-        except Exception as exc:  # noqa: BLE001 - a reader that raises loses the rest of its file only
-            self.out.counters.inc("in")
-            yield from self.out.emit(StepResult(error=BadInput(error_kind(exc), path, f"{type(exc).__name__}: {exc}")))
-        self.out.counters.inc("micros", int((time.perf_counter() - started) * 1e6))
-        self.out.counters.flush()
+            yield from self._plan(path)
+        finally:
+            counters.flush()
 
-    def _one(self, item):
+    def _plan(self, path: str):
+        counters = self.out.counters
+        try:
+            size = self.reader.size(path)
+        except OSError as exc:  # listed before the run, gone or unreadable now
+            counters.inc("in")
+            yield from self.out.emit(_bad_input("unreadable_input", path, f"{type(exc).__name__}: {exc}"))
+            return
+        if size == 0:
+            counters.inc("in")
+            yield from self.out.emit(_bad_input("empty_file", path, "the input has no bytes"))
+            return
+        counters.inc("input_bytes", size or 0)
+        try:
+            pieces = self.reader.splits(path, size, self.staging)
+        except UNREADABLE as exc:
+            counters.inc("in")
+            yield from self.out.emit(_bad_input("unreadable_input", path, f"{type(exc).__name__}: {exc}"))
+            return
+        except Exception as exc:  # noqa: BLE001 - a broken index or archive: read the file whole instead
+            logging.getLogger(__name__).warning("%s: %s cannot be split (%s: %s); one worker reads it whole",
+                                                self.source, path, type(exc).__name__, exc)
+            counters.inc("split_fallback")
+            pieces = [self.reader.whole(path, size)]
+        counters.inc("splits", len(pieces))
+        yield from pieces
+
+
+class _CountDoFn(beam.DoFn):
+    """piece -> (path, (piece, lines it holds)); lines are counted only for pieces that need a first line."""
+
+    def __init__(self, source: str, reader):
+        self.source, self.reader = source, reader
+
+    def process(self, piece):
+        lines = None
+        if piece.first_line is None:
+            try:
+                lines = self.reader.count_lines(piece)
+            except Exception as exc:  # noqa: BLE001 - the read of the piece reports what is wrong with it
+                logging.getLogger(__name__).warning("%s: counting the lines of %s piece %d failed (%s: %s)",
+                                                    self.source, piece.path, piece.index, type(exc).__name__, exc)
+                lines = 0
+        yield piece.path, (piece, lines)
+
+
+def number_pieces(element):
+    """(path, [(piece, lines)]) -> the file's pieces, each with its first line number: 1 plus the
+    lines of the pieces before it."""
+    _, entries = element
+    following = 1
+    for piece, lines in sorted(entries, key=lambda e: e[0].index):
+        if piece.first_line is None:
+            piece = piece._replace(first_line=following)
+        following = piece.first_line + (lines or 0)
+        yield piece
+
+
+class _ReadDoFn(beam.DoFn):
+    def __init__(self, source: str, reader):
+        self.source, self.reader = source, reader
+
+    def setup(self):
+        self.out = OutcomeEmitter(self.source, "read")
+
+    def process(self, piece):
+        counters = self.out.counters
+        started = time.perf_counter()
+        flushed = time.monotonic()
+        try:
+            for n, item in enumerate(self.reader.read(piece), 1):
+                yield from self._one(item, piece.path)
+                if n % 256 == 0 and time.monotonic() - flushed > READ_FLUSH_SECONDS:
+                    counters.flush()
+                    flushed = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - a reader that raises loses the rest of its piece only
+            counters.inc("in")
+            yield from self.out.emit(_bad_input(read_error_kind(exc), piece.path, f"{type(exc).__name__}: {exc}"))
+        counters.inc("splits_done")
+        counters.inc("input_bytes_done", piece.size)
+        if piece.count > 1 or piece.target:
+            yield pvalue.TaggedOutput(DONE, ((piece.path, piece.count, piece.target), 1))
+        else:
+            counters.inc("files_done")
+        counters.inc("micros", int((time.perf_counter() - started) * 1e6))
+        counters.flush()
+        progress.flush()  # a finished piece is in the progress lines even if this worker ends now
+
+    def _one(self, item, path: str):
+        if isinstance(item, Note):
+            self.out.counters.inc(item.what, item.n)
+            return
         self.out.counters.inc("in")
+        doc = item.doc if isinstance(item, Drop) else item
+        if isinstance(doc, dict) and not isinstance(item, BadInput):
+            field = bad_unicode_field(doc)
+            if field is not None:
+                location = doc.get("meta", {}).get("location") or (item.location if isinstance(item, Drop) else "")
+                yield from self.out.emit(StepResult(error=BadInput(
+                    "invalid_unicode", _printable(location or path), f"a lone UTF-16 surrogate in {field}",
+                    _printable(doc.get("id", "")))))
+                return
         if isinstance(item, BadInput):
-            yield from self.out.emit(StepResult(error=item))
+            yield from self.out.emit(StepResult(error=_printable_bad_input(item)))
         elif isinstance(item, Drop):
             yield from self.out.emit(StepResult(drop=item), _language(item.doc))
         else:
             yield from self.out.emit(StepResult(doc=item), _language(item))
 
 
-class ReadFiles(beam.PTransform):
-    """``paths -> documents``: fan the files out, stream each through ``reader(path)``.
+class _FinishFilesDoFn(beam.DoFn):
+    """After the read: each split or staged file whose pieces are all read counts as a file done,
+    and its staging copy is removed."""
 
-    ``reader`` is a plain generator function yielding documents, :class:`Drop` and
-    :class:`BadInput`; counters go under ``<source>/read/``.
+    def __init__(self, source: str):
+        self.source = source
+
+    def setup(self):
+        self.counters = StepCounters(self.source, "read")
+
+    def process(self, element):
+        (path, count, target), done = element
+        if done >= count:
+            self.counters.inc("files_done")
+        if target:
+            try:
+                fileio.delete([target])
+            except OSError as exc:  # the next run removes it with the source's outputs
+                logging.getLogger(__name__).warning("%s: could not remove the staging copy %s: %s",
+                                                    self.source, target, exc)
+
+
+class ReadFiles(beam.PTransform):
+    """``paths -> documents``: plan each input's pieces, fan them out, read each on its own.
+
+    ``reader`` is a source's :class:`~llamacorpus.sources.base.InputReader` (``size``, ``splits``,
+    ``whole``, ``count_lines``, ``read``; see sources/base.py for the contract): files, then
+    Reshuffle, then their pieces, then the pieces' first line numbers where they depend on the
+    pieces before them (counted in parallel, grouped per file), then Reshuffle, then read. Every
+    input is one piece unless its source splits it.
+
+    Counters go under ``<source>/read/``: ``files``, ``files_done``, ``splits`` (pieces),
+    ``splits_done``, ``input_bytes`` (stored bytes of the inputs), ``input_bytes_done``, the gauge
+    ``files_total``, and the outcomes. One rule for every reader, here: an empty input is
+    ``error:empty_file``, one that cannot be opened ``error:unreadable_input``, and a record with a
+    lone surrogate in its text, id or meta ``error:invalid_unicode``. Staging copies (``staging``,
+    a directory) are removed once the source is read.
     """
 
-    def __init__(self, source: str, reader: Callable[[str], Iterable], paths: Sequence[str],
-                 rebalance: bool = True):
+    def __init__(self, source: str, reader, paths: Sequence[str], staging: str = "", rebalance: bool = True):
         super().__init__()
         self.source, self.reader, self.paths, self.rebalance = source, reader, list(paths), rebalance
+        self.staging = staging
 
     def expand(self, pbegin):
         files = pbegin | "Files" >> beam.Create(self.paths) | "FanOut" >> beam.Reshuffle()
-        out = files | "Read" >> beam.ParDo(_ReadDoFn(self.source, self.reader)).with_outputs(
-            REJECTED, ERRORS, MEASURES, main="documents")
+        planned = files | "Plan" >> beam.ParDo(
+            _PlanDoFn(self.source, self.reader, self.staging, len(self.paths))).with_outputs(ERRORS, main="pieces")
+        pieces = (planned.pieces
+                  | "SpreadPieces" >> beam.Reshuffle()
+                  | "CountLines" >> beam.ParDo(_CountDoFn(self.source, self.reader))
+                  | "ByFile" >> beam.GroupByKey()
+                  | "Number" >> beam.FlatMap(number_pieces)
+                  | "FanOutPieces" >> beam.Reshuffle())
+        out = pieces | "Read" >> beam.ParDo(_ReadDoFn(self.source, self.reader)).with_outputs(
+            REJECTED, ERRORS, MEASURES, DONE, main="documents")
+        (out[DONE] | "PiecesPerFile" >> beam.CombinePerKey(sum)
+         | "FinishFiles" >> beam.ParDo(_FinishFilesDoFn(self.source)))
+        errors = (planned[ERRORS], out[ERRORS]) | "Errors" >> beam.Flatten()
         docs = out.documents
         if self.rebalance:  # one file's records would otherwise stay fused on one worker
             docs = docs | "Rebalance" >> beam.Reshuffle()
-        return StepOutputs(docs, out[REJECTED], out[ERRORS], out[MEASURES])
+        return StepOutputs(docs, out[REJECTED], errors, out[MEASURES])
 
 
 # ---------------------------------------------------------------------------- filters and mappers

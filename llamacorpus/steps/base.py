@@ -10,8 +10,9 @@
   (:class:`llamacorpus.steps.adapter.GlobalStep`) whose pure parts live beside it.
 
 Sources read raw files with a generator that yields documents, :class:`Drop` (a record
-that is read fine but is not a document: a redirect, another namespace) or
-:class:`BadInput` (a record that cannot be read: truncated stream, broken XML, not JSON).
+that is read fine but is not a document: a redirect, another namespace),
+:class:`BadInput` (a record that cannot be read: truncated stream, broken XML, not JSON) or
+:class:`Note` (something the reader noticed, counted and nothing else: a charset re-detected).
 
 :func:`run_steps` runs a chain of filters and mappers on plain lists, with the same
 outcome accounting the Beam adapter does; tests use it.
@@ -55,6 +56,18 @@ class BadInput:
     def record(self, source: str, step: str) -> dict:
         return {"source": source, "step": step, "kind": self.kind, "location": self.location,
                 "message": self.message[:2000], "doc_id": self.doc_id}
+
+
+@dataclasses.dataclass(frozen=True)
+class Note:
+    """What a reader noticed that is no record (``charset_redetected``): counted as
+    ``<source>/read/<what>``, outside the in = kept + dropped + errored identity."""
+
+    what: str
+    n: int = 1
+
+    def __post_init__(self):
+        check_reason(self.what)
 
 
 _REASON = re.compile(r"^[a-z0-9_.=-]+$")

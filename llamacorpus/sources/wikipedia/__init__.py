@@ -5,8 +5,11 @@ with one or many bz2 streams, ``.gz``/``.xz``/``.zst`` too), streamed page by pa
 :func:`llamacorpus.sources.wikipedia.dump.iter_pages` (its docstring tells how, and which bad input
 it reports: ``truncated_bz2``, ``corrupt_bz2``, ``truncated_xml``, ``malformed_xml``,
 ``malformed_page``, ``invalid_encoding``, each counted as ``wikipedia/read/error:<kind>`` and
-written to ``errors/`` with ``<file>:<line>``; the run goes on). The source turns what it reads
-into records:
+written to ``errors/`` with ``<file>:<line>``; the run goes on). A multistream dump with its
+``-multistream-index.txt.bz2`` beside it is read by many workers, each a run of its bz2 streams
+(:func:`~llamacorpus.sources.wikipedia.dump.multistream_splits`), with the same documents as one
+worker reading it whole; its locations are ``<file>@<stream offset>:<line in the stream>``, the
+dump index's own address. The source turns what it reads into records:
 
 * the language comes from ``<siteinfo><dbname>`` (``enwiki`` -> ``en``), else the host of
   ``<base>``, else the root's ``xml:lang``, else the file name (``enwiki-...``). A dump of a
@@ -41,10 +44,11 @@ import re
 import urllib.parse
 from typing import Iterator, Sequence
 
+from llamacorpus import fileio
 from llamacorpus.config import field
 from llamacorpus.document import make_document
-from llamacorpus.sources.base import RunContext, Source, SourceConfig
-from llamacorpus.sources.wikipedia.dump import ARTICLE_NS, Page, SiteInfo, iter_pages
+from llamacorpus.sources.base import RunContext, Source, SourceConfig, Split, whole_file
+from llamacorpus.sources.wikipedia.dump import ARTICLE_NS, Page, SiteInfo, iter_pages, multistream_splits, site_info
 from llamacorpus.steps import BadInput, Drop
 from llamacorpus.steps.clean.wikitext import LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextToText
 from llamacorpus.steps.dedup.revisions import LatestRevision
@@ -113,8 +117,24 @@ class Wikipedia(Source):
     default_inputs = ("wikipedia/*.xml*",)
 
     def read(self, cfg: WikipediaConfig, path: str) -> Iterator:
+        """One worker reading a whole dump: a multistream one with its index stream by stream, as
+        its pieces are (the same documents and locations), any other one from start to end."""
+        try:
+            [whole] = self.splits(WikipediaConfig(languages=cfg.languages, split_bytes=0), path,
+                                  fileio.size(path), "")
+        except ValueError:  # an index that does not fit: the dump read from start to end
+            whole = Split(path)
+        return self.read_split(cfg, whole)
+
+    def splits(self, cfg: WikipediaConfig, path: str, size: int | None, staging: str) -> list[Split]:
+        pieces = multistream_splits(path, size, cfg.split_bytes)
+        if pieces[0].info is not None and refusal(site_info(path, pieces[0].info.head), cfg.languages) is not None:
+            return [whole_file(path, size)]  # refused as a whole: one record, from a whole read
+        return pieces
+
+    def read_split(self, cfg: WikipediaConfig, split: Split) -> Iterator:
         site, link_namespaces = None, {}
-        for item in iter_pages(path):
+        for item in iter_pages(split.path, split):
             if isinstance(item, SiteInfo):
                 refused = refusal(item, cfg.languages)
                 if refused is not None:

@@ -30,22 +30,28 @@ Bad input, the run going on:
 """
 from __future__ import annotations
 
+import bz2
 import codecs
+import collections
 import dataclasses
+import io
 import lzma
 import os
 import re
 import urllib.parse
 import zlib
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from lxml import etree
 
 from llamacorpus import fileio
+from llamacorpus.sources.base import Split, whole_file
+from llamacorpus.sources.lines import piece_bytes
 from llamacorpus.steps import BadInput
 
 ARTICLE_NS = 0
 BLOCK_SIZE = 1 << 20
+MAX_HEAD_BYTES = 16 << 20  # a first stream (the <siteinfo>) bigger than this means the index is wrong
 _PAGE_START = re.compile(rb"<page[\s>]")
 _PAGE_END = re.compile(rb"</page>")
 _SITEINFO = re.compile(rb"<siteinfo[\s>].*?</siteinfo\s*>", re.S)
@@ -158,13 +164,15 @@ def _encoding(head: bytes) -> tuple[str, int]:
 class _Utf8Blocks:
     """The decompressed file as UTF-8 blocks, transcoded when the file declares another encoding."""
 
-    def __init__(self, raw):
+    def __init__(self, raw, encoding: str | None = None):
         # read1: what one read of the compressed file gives, so that what was decompressed before
         # a truncation is not lost with the exception
         self.read_raw = getattr(raw, "read1", raw.read)
         self.offset = 0  # decompressed bytes read
         self.decoder = None
-        self.first = True
+        self.first = encoding is None  # a piece of a dump is in the encoding its head declares
+        if encoding not in (None, "utf-8"):
+            self.decoder = codecs.getincrementaldecoder(encoding)("strict")
 
     def read(self) -> bytes:
         """The next block; b"" at the end of the file."""
@@ -225,42 +233,173 @@ class _Scanner:
         return self.line + self.buf.count(b"\n", self.pos, index)
 
 
-def iter_pages(path: str) -> Iterator[SiteInfo | Page | BadInput]:
-    """Stream a dump: its :class:`SiteInfo` first (before any page), then a :class:`Page` or a
-    :class:`BadInput` per ``<page>``, and BadInput for what goes wrong with the file itself."""
-    codec = _CODECS.get(os.path.splitext(path.lower())[1], "")
+def iter_pages(path: str, split: Split | None = None) -> Iterator[SiteInfo | Page | BadInput]:
+    """Stream a dump, or one piece of a multistream dump (:func:`multistream_splits`): its
+    :class:`SiteInfo` first (before any page), then a :class:`Page` or a :class:`BadInput` per
+    ``<page>``, and BadInput for what goes wrong with the file itself."""
+    if split is not None and isinstance(split.info, Streams):
+        yield from _iter_streams(path, split)
+        return
     with fileio.open_decompressed(path) as raw:
-        blocks = _Utf8Blocks(raw)
-        reader = _DumpReader(path, _Scanner(blocks))
-        try:
-            yield from reader.read()
-        except EOFError as exc:
-            yield BadInput(f"truncated_{codec or 'stream'}", reader.location(),
-                           f"{exc} after {blocks.offset} decompressed bytes; the page at this line is lost")
-        except (OSError, zlib.error, lzma.LZMAError) as exc:
-            yield BadInput(f"corrupt_{codec or 'stream'}", reader.location(),
-                           f"{type(exc).__name__}: {exc} after {blocks.offset} decompressed bytes")
-        except (UnicodeDecodeError, LookupError) as exc:  # bytes not in the encoding, or an unknown one
-            yield BadInput("invalid_encoding", reader.location(),
-                           f"{exc} after {blocks.offset} decompressed bytes; the rest of the file is not read")
+        yield from _read(path, path, raw)
+
+
+def _read(path: str, where: str, raw, head: bytes | None = None, header: bool = True):
+    """The pages of decompressed XML (``raw``); locations are ``<where>:<line>``. ``head``: the
+    dump's head when ``raw`` is a later bz2 stream of a multistream dump; ``header=False``: its
+    SiteInfo is not yielded again."""
+    codec = _CODECS.get(os.path.splitext(path.lower())[1], "")
+    blocks = _Utf8Blocks(raw, _encoding(head[:200])[0] if head is not None else None)
+    reader = _DumpReader(path, _Scanner(blocks), head, where, header)
+    try:
+        yield from reader.read()
+    except EOFError as exc:
+        yield BadInput(f"truncated_{codec or 'stream'}", reader.location(),
+                       f"{exc} after {blocks.offset} decompressed bytes; the page at this line is lost")
+    except (OSError, zlib.error, lzma.LZMAError) as exc:
+        yield BadInput(f"corrupt_{codec or 'stream'}", reader.location(),
+                       f"{type(exc).__name__}: {exc} after {blocks.offset} decompressed bytes")
+    except (UnicodeDecodeError, LookupError) as exc:  # bytes not in the encoding, or an unknown one
+        yield BadInput("invalid_encoding", reader.location(),
+                       f"{exc} after {blocks.offset} decompressed bytes; the rest of the file is not read")
+
+
+# ---------------------------------------------------------------------------- multistream dumps
+
+class Streams(NamedTuple):
+    """What a piece of a multistream dump carries (``Split.info``): the dump's head (its first
+    bz2 stream, decompressed) and the offsets of the streams the piece holds."""
+
+    head: bytes
+    offsets: tuple[int, ...]
+
+
+class _Range(io.RawIOBase):
+    """``length`` bytes of a file from where it stands (None: to its end): one bz2 stream."""
+
+    def __init__(self, raw, length: int | None):
+        self.raw, self.left = raw, length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = len(buffer) if self.left is None else min(len(buffer), self.left)
+        data = self.raw.read(want) if want else b""
+        buffer[:len(data)] = data
+        if self.left is not None:
+            self.left -= len(data)
+        return len(data)
+
+
+def _iter_streams(path: str, split: Split) -> Iterator[SiteInfo | Page | BadInput]:
+    """A piece of a multistream dump, stream by stream. A page's location is
+    ``<file>@<offset of its bz2 stream>:<line in that stream>``, the address the dump's index
+    uses: the same whichever worker reads which piece, found without decompressing what comes
+    before it; and a damaged stream loses only its own pages."""
+    streams = split.info
+    ends = [*streams.offsets[1:], split.end]
+    with fileio.open_raw(path) as raw:
+        for i, (start, end) in enumerate(zip(streams.offsets, ends)):
+            raw.seek(start)
+            with bz2.BZ2File(io.BufferedReader(_Range(raw, None if end is None else end - start))) as stream:
+                yield from _read(path, f"{path}@{start}", stream, streams.head if start > 0 else None, header=i == 0)
+
+
+def multistream_index(path: str) -> str | None:
+    """The ``-multistream-index`` file that goes with a multistream dump (``...-multistream.xml.bz2``
+    -> ``...-multistream-index.txt.bz2``; ``...-multistream1.xml-p1p41242.bz2`` ->
+    ``...-multistream-index1.txt-p1p41242.bz2``), or None for another file name."""
+    directory, _, name = path.rpartition("/")
+    at = name.find("multistream")
+    if at < 0 or not name.lower().endswith(".bz2") or ".xml" not in name[at:]:
+        return None
+    at += len("multistream")
+    index = name[:at] + "-index" + name[at:].replace(".xml", ".txt", 1)
+    return f"{directory}/{index}" if directory else index
+
+
+def stream_offsets(index: str) -> list[int]:
+    """The byte offsets of the bz2 streams that hold pages, from a multistream index
+    (``offset:page id:title`` per page, one offset per stream of pages)."""
+    offsets, previous = [], None
+    with fileio.open_decompressed(index) as f:
+        for line in f:
+            head = line.split(b":", 1)[0]
+            if head != previous and line.strip():
+                offsets.append(int(head))
+                previous = head
+    if any(b <= a for a, b in zip(offsets, offsets[1:])):
+        raise ValueError(f"{index}: stream offsets are not increasing")
+    return offsets
+
+
+def multistream_splits(path: str, size: int | None, split_bytes: int) -> list[Split]:
+    """Pieces of a multistream dump that has its index beside it: runs of whole bz2 streams of
+    about :func:`~llamacorpus.sources.lines.piece_bytes` each (one run of all of them when
+    ``split_bytes`` is 0), the first from byte 0 (it holds the ``<siteinfo>`` stream), each
+    carrying :class:`Streams` (the dump's head and its streams' offsets) in ``info``. One whole
+    piece for any other file. Raises ValueError for an index that does not fit the dump."""
+    index = multistream_index(path)
+    if size is None or index is None or not fileio.exists(index):
+        return [whole_file(path, size)]
+    offsets = stream_offsets(index)
+    if not offsets or offsets[0] <= 0 or offsets[-1] >= size:
+        raise ValueError(f"{index}: stream offsets {offsets[:1]}..{offsets[-1:]} do not fit {path} ({size} bytes)")
+    if offsets[0] > MAX_HEAD_BYTES:
+        raise ValueError(f"{path}: a first stream of {offsets[0]} bytes is no <siteinfo> stream")
+    step = piece_bytes(size, split_bytes)
+    cuts = [0]
+    for offset in offsets[1:]:
+        if offset - cuts[-1] >= step:
+            cuts.append(offset)
+    with fileio.open_raw(path) as raw:
+        for cut in [offsets[0], *cuts[1:]]:
+            raw.seek(cut)
+            if raw.read(3) != b"BZh":
+                raise ValueError(f"{index}: offset {cut} is not the start of a bz2 stream in {path}")
+        raw.seek(0)
+        head = bz2.decompress(raw.read(offsets[0]))
+    if not _SITEINFO.search(head):
+        raise ValueError(f"{path}: the first bz2 stream holds no <siteinfo>")
+    streams = [0, *offsets]
+    ends = [*cuts[1:], None]
+    return [Split(path, start=a, end=b, index=i, count=len(cuts), size=(b if b is not None else size) - a,
+                  info=Streams(head, tuple(o for o in streams if a <= o and (b is None or o < b))))
+            for i, (a, b) in enumerate(zip(cuts, ends))]
+
+
+def site_info(path: str, head: bytes) -> SiteInfo:
+    """The :class:`SiteInfo` in a dump's head (what precedes its first page)."""
+    return next(i for i in _DumpReader(path, None)._header(head) if isinstance(i, SiteInfo))
 
 
 # ---------------------------------------------------------------------------- XML
 
 class _DumpReader:
-    def __init__(self, path: str, scanner: _Scanner):
-        self.path, self.scan = path, scanner
+    def __init__(self, path: str, scanner: _Scanner | None, head: bytes | None = None, where: str = "",
+                 header: bool = True):
+        self.path, self.scan, self.head = path, scanner, head
+        self.where = where or path  # what locations start with: the file, or ``<file>@<stream offset>``
+        self.header = header  # yield the SiteInfo (and what is wrong with the head)
         self.parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, recover=False)
         self.site: SiteInfo | None = None
         self.current_line = 1  # the page being read, for errors of the stream
 
     def location(self, line: int | None = None) -> str:
-        return f"{self.path}:{line if line is not None else self.current_line}"
+        return f"{self.where}:{line if line is not None else self.current_line}"
 
     def read(self) -> Iterator[SiteInfo | Page | BadInput]:
         scan = self.scan
         following = scan.find(_PAGE_START)
-        yield from self._header(scan.buf[scan.pos:following if following >= 0 else len(scan.buf)])
+        before = scan.buf[scan.pos:following if following >= 0 else len(scan.buf)]
+        head = self._header(before if self.head is None else self.head)
+        if self.header:
+            yield from head
+        else:
+            collections.deque(head, maxlen=0)  # sets self.site; the piece's first stream yielded it
+        if self.head is not None:  # a later stream of a multistream dump: its head came from the first
+            yield from self._stray(before, scan.pos)
         while following >= 0:
             scan.advance(following)
             self.current_line = scan.line
@@ -279,11 +418,14 @@ class _DumpReader:
             yield self._page(scan.buf[scan.pos:end])
             scan.advance(end)
             following = scan.find(_PAGE_START)
-            gap = scan.buf[scan.pos:following if following >= 0 else len(scan.buf)]
-            stray = gap.strip()
-            if stray and stray != b"</mediawiki>":
-                where = scan.line_at(scan.pos + len(gap) - len(gap.lstrip()))
-                yield BadInput("malformed_xml", self.location(where), f"content between pages: {stray[:200]!r}")
+            yield from self._stray(scan.buf[scan.pos:following if following >= 0 else len(scan.buf)], scan.pos)
+
+    def _stray(self, gap: bytes, at: int) -> Iterator[BadInput]:
+        """What stands between two pages (``gap``, from ``at`` in the buffer): nothing but space."""
+        stray = gap.strip()
+        if stray and stray != b"</mediawiki>":
+            where = self.scan.line_at(at + len(gap) - len(gap.lstrip()))
+            yield BadInput("malformed_xml", self.location(where), f"content between pages: {stray[:200]!r}")
 
     def _header(self, head: bytes) -> Iterator[SiteInfo | BadInput]:
         root = _ROOT.search(head)
