@@ -25,7 +25,7 @@ import numpy
 import sentencepiece as spm
 
 from llamacorpus.document import Document
-from llamacorpus.tokenize import spm_model, tags
+from llamacorpus.tokenize import chunks, spm_model, tags
 from llamacorpus.tokenize.megatron import token_dtype
 
 #: cache keys: split at each space that follows a non-space (a run of spaces stays with its word)
@@ -115,6 +115,7 @@ class Encoder:
         self.tag_ids = self._tag_ids()
         self._heads: dict[int | None, bytes] = {}
         self._tail = self.words.ids_bytes(self.suffix)
+        self._boundaries = None
 
     def _tag_ids(self) -> dict[str, int]:
         """The tag pieces of the model that the mode uses, piece -> id."""
@@ -140,13 +141,30 @@ class Encoder:
         found = self.tag_ids.get(piece)
         return found if found is not None else self.tag_ids[tags.domain_tag(tags.OTHER)]
 
-    def encode_bytes(self, doc: Document) -> bytes:
-        """The document's sequence as little-endian bytes of :attr:`dtype` (what a shard stores)."""
+    def _head(self, doc: Document) -> bytes:
         tag = self.tag_id(doc)
         head = self._heads.get(tag)
         if head is None:
             head = self._heads[tag] = self.words.ids_bytes(self.prefix + ([] if tag is None else [tag]))
-        return head + self.words.encode(doc["text"]) + self._tail
+        return head
+
+    def encode_bytes(self, doc: Document) -> bytes:
+        """The document's sequence as little-endian bytes of :attr:`dtype` (what a shard stores)."""
+        return self._head(doc) + self.words.encode(doc["text"]) + self._tail
+
+    def encode_units(self, doc: Document, max_tokens: int = 0) -> list[bytes]:
+        """The document's sequence, or when it is longer than ``max_tokens`` (> 0) the sequences of
+        its chunks, each ``[BOS] [tag] ids [EOS]`` of at most ``max_tokens``
+        (:mod:`llamacorpus.tokenize.chunks`)."""
+        head, text = self._head(doc), self.words.encode(doc["text"])
+        size = self.words.dtype.itemsize
+        room = max_tokens - (len(head) + len(self._tail)) // size
+        if max_tokens <= 0 or len(text) // size <= room:
+            return [head + text + self._tail]
+        if self._boundaries is None:
+            self._boundaries = chunks.boundary_tables([self.sp.id_to_piece(i) for i in range(self.vocab_size)])
+        ends = chunks.chunk_ends(numpy.frombuffer(text, dtype=self.words.dtype), max(1, room), *self._boundaries)
+        return [head + text[a * size:b * size] + self._tail for a, b in zip([0, *ends[:-1]], ends)]
 
     def encode(self, doc: Document) -> numpy.ndarray:
         return numpy.frombuffer(self.encode_bytes(doc), dtype=self.words.dtype)
