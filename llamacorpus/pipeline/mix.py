@@ -148,6 +148,7 @@ class QuotaCuts(beam.PTransform):
         targets, rule = self.targets, self.rule
         hists = (items
                  | "histogram/key" >> beam.MapTuple(lambda g, item: (g, (item[0], item[2])))
+                 .with_output_types(Tuple[str, Any])  # 64-bit unsigned hashes: no VarIntCoder
                  | "histogram" >> beam.CombinePerKey(HistogramFn()))
         start = items.pipeline | "start" >> beam.Create([None])
 
