@@ -88,16 +88,18 @@ class TokenCounts(NamedTuple):
     max_unit_tokens: int
 
 
-# ---------------------------------------------------------------------------- per-source statistics
+# ---------------------------------------------------------------------------- combiners
 
-class SourceStatsFn(beam.CombineFn):
-    """(chars, validation hash) per document -> :class:`~llamacorpus.tokenize.shards.SourceStats`."""
+class MergeableFn(beam.CombineFn):
+    """A combiner over an accumulator object with ``add(*value)`` and ``merge(other)``:
+    :class:`~llamacorpus.tokenize.shards.SourceStats` (count, chars, smallest validation hashes)
+    and :class:`~llamacorpus.tokenize.quota.Histogram` (weight per hash bucket)."""
 
-    def __init__(self, keep: int):
-        self.keep = keep
+    def __init__(self, factory, *args):
+        self.factory, self.args = factory, args
 
     def create_accumulator(self):
-        return shards.SourceStats(self.keep)
+        return self.factory(*self.args)
 
     def add_input(self, acc, value):
         return acc.add(*value)
@@ -115,26 +117,6 @@ class SourceStatsFn(beam.CombineFn):
 
 # ---------------------------------------------------------------------------- exact quotas
 
-class HistogramFn(beam.CombineFn):
-    """(order, weight) -> :class:`~llamacorpus.tokenize.quota.Histogram`."""
-
-    def create_accumulator(self):
-        return quota.Histogram()
-
-    def add_input(self, acc, value):
-        return acc.add(*value)
-
-    def merge_accumulators(self, accs):
-        accs = iter(accs)
-        out = next(accs)
-        for acc in accs:
-            out.merge(acc)
-        return out
-
-    def extract_output(self, acc):
-        return acc
-
-
 class QuotaCuts(beam.PTransform):
     """``(group, (order, tiebreak, weight))`` -> one element, ``{group: Cut}``: per group, the items
     taken in order up to the target (:mod:`llamacorpus.tokenize.quota`). ``targets(totals, *side)``
@@ -149,7 +131,7 @@ class QuotaCuts(beam.PTransform):
         hists = (items
                  | "histogram/key" >> beam.MapTuple(lambda g, item: (g, (item[0], item[2])))
                  .with_output_types(Tuple[str, Any])  # 64-bit unsigned hashes: no VarIntCoder
-                 | "histogram" >> beam.CombinePerKey(HistogramFn()))
+                 | "histogram" >> beam.CombinePerKey(MergeableFn(quota.Histogram)))
         start = items.pipeline | "start" >> beam.Create([None])
 
         def bounds(_, hists, *side):
@@ -392,7 +374,7 @@ def build(p: beam.Pipeline, documents: dict[str, beam.PCollection], recipe, ctx)
     docs = [documents[n] for n in names] | "mix/flatten" >> beam.Flatten()
     info = AsDict(docs
                   | "mix/stats/key" >> beam.Map(shards.split_input, scfg.shuffle_seed)
-                  | "mix/stats/combine" >> beam.CombinePerKey(SourceStatsFn(scfg.validation_max_documents))
+                  | "mix/stats/combine" >> beam.CombinePerKey(MergeableFn(shards.SourceStats, scfg.validation_max_documents))
                   | "mix/stats/split" >> beam.MapTuple(lambda s, st, cfg=scfg: (s, shards.split_info(st, cfg))))
     model = tokenizer_model(docs, info, recipe, ctx)
     encoded = docs | "mix/encode" >> beam.ParDo(EncodeFn(scfg, mcfg.chunk_tokens), AsSingleton(model), info) \
