@@ -4,6 +4,7 @@ domain tags and a given model."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import numpy as np
@@ -43,18 +44,87 @@ def small_config(**changes):
     return dataclasses.replace(trainer.TokenizerConfig(), **{"vocab_size": 1000, **changes})
 
 
+# LLaMA's published tokenizer.model, as its ModelProto prints (the same file ships with LLaMA 1 and
+# 2; printed e.g. in karpathy/llama2.c's README, "SentencePiece Settings").
+LLAMA_TRAINER_SPEC = {
+    "input": ["/large_experiments/theorem/datasets/MERGED/all.test1.merged"],
+    "model_prefix": "spm_model_32k_200M_charcov099995_allowWSO__v2", "model_type": 2, "vocab_size": 32000,
+    "self_test_sample_size": 0, "input_format": "text", "character_coverage": 0.99995,
+    "input_sentence_size": 200000000, "seed_sentencepiece_size": 1000000, "shrinking_factor": 0.75,
+    "num_threads": 80, "num_sub_iterations": 2, "max_sentence_length": 4192, "shuffle_input_sentence": True,
+    "max_sentencepiece_length": 16, "split_by_unicode_script": True, "split_by_whitespace": True,
+    "split_by_number": True, "treat_whitespace_as_suffix": False, "split_digits": True,
+    "allow_whitespace_only_pieces": True, "vocabulary_output_piece_score": True, "hard_vocab_limit": True,
+    "use_all_vocab": False, "byte_fallback": True, "required_chars": "", "unk_id": 0, "bos_id": 1, "eos_id": 2,
+    "pad_id": -1, "unk_surface": " \u2047 ", "unk_piece": "<unk>", "bos_piece": "<s>", "eos_piece": "</s>",
+    "pad_piece": "<pad>", "train_extremely_large_corpus": False, "enable_differential_privacy": False,
+    "differential_privacy_noise_level": 0.0, "differential_privacy_clipping_threshold": 0,
+}
+LLAMA_NORMALIZER_SPEC = {"name": "identity", "precompiled_charsmap": b"", "add_dummy_prefix": True,
+                         "remove_extra_whitespaces": False, "normalization_rule_tsv": ""}
+# The fields of ours that must differ, and why. Every other field of TrainerSpec and NormalizerSpec
+# (those LLaMA's proto leaves unset at their default included) must be equal.
+DIFFERENT = {
+    "input": "a path on Meta's machines; the sample is streamed to the trainer (sentence_iterator)",
+    "model_prefix": "a file name on Meta's machines; the model is written to memory (model_writer)",
+    # (vocab_size would be here if the sample could not support 32000 pieces: shrink_vocab_to_fit;
+    # the seven fixture sources do, test_small_sample_shrinks_the_vocabulary shrinks)
+}
+
+
+def model_proto(data: bytes):
+    """The ModelProto of a model with sentencepiece's generated module, or, where this protobuf
+    runtime is older than its generated code (Beam pins protobuf < 7), transformers' copy of it."""
+    try:
+        from sentencepiece import sentencepiece_model_pb2 as pb2
+    except Exception:  # google.protobuf.runtime_version.VersionError
+        from transformers.utils import sentencepiece_model_pb2_new as pb2
+    proto = pb2.ModelProto()
+    proto.ParseFromString(data)
+    return proto
+
+
 @pytest.mark.slow
-def test_llama_trainer_spec(run, sp):
+def test_llama_trainer_spec_field_by_field(run, sp):
+    from google.protobuf import unknown_fields
+
+    proto = model_proto((run.shards / "tokenizer.model").read_bytes())
+    compared = 0
+    for spec, llama in ((proto.trainer_spec, LLAMA_TRAINER_SPEC), (proto.normalizer_spec, LLAMA_NORMALIZER_SPEC)):
+        assert len(unknown_fields.UnknownFieldSet(spec)) == 0  # every field the model holds is compared
+        for f in spec.DESCRIPTOR.fields:
+            ours = getattr(spec, f.name)
+            ours = list(ours) if f.label == f.LABEL_REPEATED else ours
+            theirs = llama.get(f.name, [] if f.label == f.LABEL_REPEATED else f.default_value)
+            if f.name in DIFFERENT:
+                assert ours != theirs, f"{f.name} now equals LLaMA's: remove it from DIFFERENT"
+                continue
+            if isinstance(theirs, float):
+                assert ours == pytest.approx(theirs, rel=1e-6), f.name
+            else:
+                assert ours == theirs, f.name
+            compared += 1
+    assert compared >= 40
+    assert proto.trainer_spec.vocab_size == sp.get_piece_size() == 32000
+    info = json.loads((run.output / "models" / "tokenizer" / "training.json").read_text())
+    assert not info["shrunk"] and info["vocab_size_asked"] == 32000
+    assert info["sample"]["chars"] <= info["sample"]["sample_chars"]
+    assert not (run.output / "models" / "tokenizer" / "tokenizer.json").exists()  # Hugging Face's name
     assert (sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()) == (0, 1, 2, -1)
     assert [sp.id_to_piece(i) for i in (3, 4, 258)] == ["<0x00>", "<0x01>", "<0xFF>"]  # byte fallback
     assert all(sp.is_byte(i) for i in range(3, 259))
-    info = (run.output / "models" / "tokenizer" / "tokenizer.json").read_text()
-    for key in ('"model_type": "bpe"', '"split_digits": true', '"normalization_rule_name": "identity"',
-                '"add_dummy_prefix": true', '"remove_extra_whitespaces": false', '"character_coverage": 0.99995',
-                '"allow_whitespace_only_pieces": true'):
-        assert key in info
     pieces = sp.encode("a  b", out_type=str)
     assert "".join(pieces) == "▁a▁▁b"  # whitespace runs kept (no normalisation), dummy prefix added
+
+
+def test_thread_count_changes_no_piece(c4_texts):
+    """Why num_threads can be LLaMA's 80 on any machine: the trained pieces and scores do not
+    depend on it (only the recorded field does)."""
+    models = [trainer.train(lambda: c4_texts[:300], small_config(num_threads=n))[0] for n in (1, 80)]
+    procs = [spm.SentencePieceProcessor(model_proto=m) for m in models]
+    assert [[(p.id_to_piece(i), p.get_score(i)) for i in range(p.get_piece_size())] for p in procs] == \
+        [[(procs[0].id_to_piece(i), procs[0].get_score(i)) for i in range(procs[0].get_piece_size())]] * 2
+    assert models[0] != models[1] and model_proto(models[1]).trainer_spec.num_threads == 80
 
 
 @pytest.mark.slow
@@ -138,16 +208,14 @@ def test_small_sample_shrinks_the_vocabulary(c4_texts, caplog):
         trainer.train(lambda: texts, small_config(vocab_size=32000, shrink_vocab_to_fit=False))
 
 
-def test_training_is_deterministic_and_order_free(c4_texts):
+def test_training_is_deterministic_and_order_free(c4_texts, tmp_path):
     texts = c4_texts[:200]
-    samples = []
-    for order in (texts, texts[::-1]):
-        sample = trainer.Sample()
-        for i, t in enumerate(order):
-            sample.add(trainer.sample_key(f"c4/{t[:40]}"), "c4", t)
-        samples.append(trainer.train(sample.texts, small_config())[0])
-        sample.close()
-    assert samples[0] == samples[1]
+    entries = [trainer.SampleEntry(trainer.sample_key(f"c4/{i}"), f"c4/{i}", "c4", t) for i, t in enumerate(texts)]
+    models = [trainer.train_on(order, small_config(), str(tmp_path / str(n)), [])[0]
+              for n, order in enumerate((entries, entries[::-1]))]
+    assert models[0] == models[1]
+    info = json.loads((tmp_path / "0" / "training.json").read_text())
+    assert info["sample"]["documents"] == 200 and info["sample"]["chars"] == sum(map(len, texts))
 
 
 def test_long_lines_are_cut_at_spaces():
@@ -159,9 +227,32 @@ def test_long_lines_are_cut_at_spaces():
     assert list(trainer.sentences("é" * 60, 100)) == ["é" * 50, "é" * 10]
 
 
-def test_sample_rates_follow_the_proportions():
-    rates = trainer.sample_rates({"c4": 1000, "books": 100, "arxiv": 0}, {"c4": 0.5, "books": 0.5, "arxiv": 0.1}, 400)
-    assert rates == {"c4": 0.3, "books": 1.0, "arxiv": 0.0}  # books gives all it has, c4 the rest
+def test_sample_targets_follow_the_proportions():
+    targets = trainer.sample_targets({"c4": 1000, "books": 100, "arxiv": 0}, {"c4": 0.5, "books": 0.5, "arxiv": 0.1}, 400)
+    assert targets == {"c4": 300, "books": 100, "arxiv": 0}  # books gives all it has, c4 the rest
+
+
+def test_sample_never_holds_more_than_sample_chars():
+    """The sample is bounded (issue 15): documents in hash order while they fit their source's
+    share, on real C4 and arXiv documents, with budgets from tiny to more than there is."""
+    docs = [d for d in C4.read(C4Config(), C4_SHARD)]
+    info = {"c4": {"cutoff": -1}}
+    cfg = trainer.TokenizerConfig()
+    items = [trainer.sample_item(d, info, cfg, 0) for d in docs]
+    total = sum(i[1][2] for i in items)
+    for budget in (1, 5000, 123_456, total // 2, total, 10 * total):
+        cuts = trainer.quota.local_cuts(lambda: items, lambda t: trainer.sample_targets(t, {"c4": 1.0}, budget),
+                                        trainer.quota.AT_MOST)
+        taken = [e for d in docs if (e := trainer.sample_entry(d, info, cuts, cfg, 0)) is not None]
+        chars = sum(len(e.text) for e in taken)
+        assert chars <= budget
+        ordered, running, prefix = sorted(i[1] for i in items), 0, set()
+        for _, doc_id, n in ordered:  # the longest prefix of the hash order within the budget
+            if running + n > budget:
+                break
+            running += n
+            prefix.add(doc_id)
+        assert {e.id for e in taken} == prefix and chars == running
 
 
 def test_domain_tags_are_single_pieces_after_bos(c4_texts):

@@ -20,6 +20,7 @@ from llamacorpus.config import ConfigError, resolve_paths
 from llamacorpus.fileio import InputError
 from llamacorpus.pipeline import card, graph, options, progress, stats
 from llamacorpus.pipeline import io as pio
+from llamacorpus.pipeline.mix import EmptyMixtureError
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.base import RunContext
 from llamacorpus.tokenize.mixture import format_table as format_mixture
@@ -55,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = execute(args, beam_args, recipe, names, ctx, inputs)
+    try:
+        result = execute(args, beam_args, recipe, names, ctx, inputs)
+    except EmptyMixtureError as exc:  # raised in the graph by the mix stage's plan step
+        print(f"error: {str(exc).split(' [while running')[0]}", file=sys.stderr)
+        return 1
     return 0 if result is not None else 1
 
 

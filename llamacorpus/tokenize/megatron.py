@@ -220,6 +220,7 @@ def load_manifest(shard_dir: str) -> dict:
 
         <output>/shards/manifest.json
         <output>/shards/tokenizer.model               the model the shards were encoded with
+        <output>/shards/hf_tokenizer/                 the same for Hugging Face's AutoTokenizer
         <output>/shards/shard-00000.{bin,idx}         training shards (Megatron format)
         <output>/shards/shard-00000.sources.npy       uint8 per document: index into "sources"
         <output>/shards/validation/shard-00000.*      held-out documents, same layout
@@ -228,8 +229,11 @@ def load_manifest(shard_dir: str) -> dict:
          "tokenizer": "tokenizer.model", "tokenizer_sha256": "...", "vocab_size": 32000,
          "dtype": "uint16", "bos_id": 1, "eos_id": 2, "add_bos": true, "add_eos": true,
          "domain_tags": "" | "source" | "domain", "tags": {"<tag piece>": id, ...},
+         "hf_tokenizer": "hf_tokenizer",
+         "units": {"chunk_tokens": 2048, "documents": n, "units": n, "rule": "..."},  # one sequence
+                                                         # per document, or per chunk of a long one
          "sources": ["c4", "wikipedia", ...],            # index -> name (the .sources.npy values)
-         "tokens": ..., "documents": ..., "source_tokens": {name: n}, "source_documents": {name: n},
+         "tokens": ..., "documents": <sequences>, "source_tokens": {name: n}, "source_documents": {name: n},
          "shards": [{"prefix": "shard-00000", "tokens": n, "documents": n,
                      "sha256_bin": "...", "sha256_idx": "...", "sha256_sources": "..."}, ...],
          "validation": {"fraction": f, "min_documents": m, "tokens": ..., "documents": ...,

@@ -1,5 +1,5 @@
-"""The mixture plan: how many tokens each source contributes, and the per-document sampling that
-realises it (LLaMA Table 1: sampling proportions, and epochs over each source).
+"""The mixture plan: how many tokens each source contributes, and the exact quota that realises
+it (LLaMA Table 1: sampling proportions, and epochs over each source).
 
 Inputs are the tokens available per source after cleaning (the training split; a document's
 tokens are the sequence written to the shards: BOS, tag, text, EOS) and the recipe's
@@ -21,24 +21,29 @@ tokens are the sequence written to the shards: BOS, tag, text, EOS) and the reci
     others in proportion (water-filling; repeated while another becomes short). If every source
     is capped the total is not reached, and the plan says so.
 
-* A source's **rate** is planned / available: below 1 a subsample, above 1 repeats. A document
-  is emitted ``copies(id, rate)`` times: copy ``e`` (``e = 0, 1, ...``) is kept when
-  ``unit_interval(id, e, seed) < rate - e``, so a rate of 2.3 emits every document twice and 30%
-  of them a third time, each copy chosen by a hash of (document id, epoch). Expected tokens are
-  exactly the planned ones; the spread is ``sqrt(f (1 - f) * sum(len^2))`` with ``f`` the
-  fractional part of the rate (``sampling_std``), and the realised mixture is checked against it.
+* A source's **rate** is planned / available: below 1 a subsample, above 1 repeats. The mixture
+  is made of *units*: a document, or, when its sequence is longer than ``mixture.chunk_tokens``,
+  each of its chunks (cut on line boundaries where possible: :mod:`llamacorpus.tokenize.chunks`).
+  A rate ``r`` passes ``floor(r)`` whole epochs over the source (every unit once per epoch), then
+  a last, partial epoch ``e = floor(r)`` takes units in the order of ``stable_hash(id, chunk, e,
+  seed)`` until the remaining planned tokens are reached (:mod:`llamacorpus.tokenize.quota`,
+  ``nearest``): the realised tokens of a source are within half a unit of its plan, and every
+  copy of a unit has its own epoch.
+* The **check** (:func:`add_realised`): a source with a recipe proportion but no tokens in the
+  shards is ``absent``, one whose realised share is more than ``mixture.tolerance_pp``
+  percentage points off its target share is ``off_target``; either makes the mixture not ok.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Iterable, Mapping
 
 from llamacorpus.config import Section, field
-from llamacorpus.document import SOURCES, unit_interval
+from llamacorpus.document import SOURCES, stable_hash
 
-#: realised tokens further than this many standard deviations (plus one token) from the plan fail
-TOLERANCE_SIGMAS = 4.0
+OK, ABSENT, OFF_TARGET = "ok", "absent", "off_target"
 
 
 @dataclasses.dataclass
@@ -65,8 +70,13 @@ class MixtureConfig(Section):
     #: keep the proportions), repeat (keep both, pass its epochs) or redistribute (cap it at its
     #: epochs, give the rest to the others in proportion)
     shortfall: str = "scale_down"
-    #: salt of the per-document sampling hash (document id, epoch)
+    #: salt of the partial epoch's order hash (document id, chunk, epoch)
     seed: int = 0
+    #: a document whose sequence (BOS, tag, text, EOS) is longer is cut into chunks of at most this
+    #: many tokens, on line boundaries where possible (LLaMA's context length); 0 keeps documents whole
+    chunk_tokens: int = 2048
+    #: the realised share of a source may differ from its target share by this many percentage points
+    tolerance_pp: float = 0.5
 
     def check(self):
         for name in self.weights:
@@ -75,6 +85,9 @@ class MixtureConfig(Section):
         self.require(not self.weights or abs(total - 1.0) < 1e-6, "weights",
                      f"proportions must sum to 1, got {total:.6f}")
         self.require(self.total_tokens >= 0, "total_tokens", "must be >= 0")
+        self.require(self.chunk_tokens == 0 or self.chunk_tokens >= 16, "chunk_tokens",
+                     f"must be 0 (documents whole) or >= 16, got {self.chunk_tokens}")
+        self.require(self.tolerance_pp >= 0, "tolerance_pp", f"must be >= 0, got {self.tolerance_pp}")
         self.require(self.shortfall in SHORTFALL_RULES, "shortfall",
                      f"must be one of {', '.join(SHORTFALL_RULES)}, got {self.shortfall!r}")
 
@@ -125,10 +138,8 @@ def _order(source: str) -> int:
 
 
 def make_plan(available: Mapping[str, int], weights: Mapping[str, tuple[float, float]],
-              total_tokens: int = 0, shortfall: str = "scale_down",
-              sum_squares: Mapping[str, int] | None = None) -> dict:
-    """The plan (see the module docstring). ``weights``: source -> (proportion, epochs).
-    ``sum_squares``: per source, the sum of squared document lengths (for ``sampling_std``)."""
+              total_tokens: int = 0, shortfall: str = "scale_down") -> dict:
+    """The plan (see the module docstring). ``weights``: source -> (proportion, epochs)."""
     proportions = {s: p for s, (p, _) in weights.items()}
     epochs = {s: e for s, (_, e) in weights.items()}
     shares, notes = present_shares(proportions, available)
@@ -172,65 +183,92 @@ def make_plan(available: Mapping[str, int], weights: Mapping[str, tuple[float, f
         a = int(available.get(s, 0))
         p = planned.get(s, 0.0)
         rate = p / a if a else 0.0
-        frac = rate - math.floor(rate)
-        std = math.sqrt(frac * (1 - frac) * (sum_squares or {}).get(s, 0))
+        full = whole_epochs(p, a)
         rows.append({"source": s, "available_tokens": a, "proportion": proportions.get(s, 0.0),
                      "target_share": shares.get(s, 0.0), "epochs": epochs.get(s, 0.0),
                      "planned_tokens": round(p), "planned_share": p / planned_total if planned_total else 0.0,
-                     "rate": rate, "sampling_std": std})
+                     "rate": rate, "whole_epochs": full, "partial_tokens": max(0.0, p - full * a)})
     return {"total_tokens_asked": int(total_tokens), "shortfall_rule": shortfall,
             "planned_tokens": round(planned_total), "target_tokens": round(target), "notes": notes, "sources": rows}
 
 
-def rates(plan: dict) -> dict[str, float]:
-    return {row["source"]: row["rate"] for row in plan["sources"]}
+def whole_epochs(planned: float, available: int) -> int:
+    """The epochs that take every unit of a source (a rate a hair below an integer counts as it)."""
+    return math.floor(planned / available + 1e-9) if available else 0
 
 
-def copies(doc_id: str, rate: float, seed: int = 0) -> list[int]:
-    """The epochs in which a document is emitted at ``rate`` (see the module docstring)."""
-    return [e for e in range(math.ceil(rate)) if unit_interval(doc_id, e, seed) < rate - e]
+def quota_rows(plan: dict) -> dict[str, tuple[int, float]]:
+    """source -> (whole epochs, tokens the partial epoch takes)."""
+    return {r["source"]: (r["whole_epochs"], r["partial_tokens"]) for r in plan["sources"]}
 
 
-def add_realised(plan: dict, realised_tokens: Mapping[str, int], realised_documents: Mapping[str, int]) -> dict:
-    """The plan with the mixture measured on the written shards beside it, and whether each source
-    is within sampling error (:data:`TOLERANCE_SIGMAS`)."""
+def add_realised(plan: dict, realised_tokens: Mapping[str, int], realised_documents: Mapping[str, int],
+                 tolerance_pp: float = 0.5) -> dict:
+    """The plan with the mixture measured on the written shards beside it and each source's
+    status (module docstring, "The check")."""
     total = sum(realised_tokens.values())
     rows = []
     for row in plan["sources"]:
         s = row["source"]
         got = int(realised_tokens.get(s, 0))
-        allowed = TOLERANCE_SIGMAS * row["sampling_std"] + 1
+        share = got / total if total else 0.0
+        off = 100.0 * (share - row["target_share"])
+        if row["proportion"] > 0 and got == 0:
+            status = ABSENT
+        elif abs(off) > tolerance_pp + 1e-9:
+            status = OFF_TARGET
+        else:
+            status = OK
         rows.append({**row, "realised_tokens": got, "realised_documents": int(realised_documents.get(s, 0)),
-                     "realised_share": got / total if total else 0.0,
-                     "within_sampling_error": abs(got - row["planned_tokens"]) <= allowed})
-    return {**plan, "sources": rows, "realised_tokens": total,
-            "within_sampling_error": all(r["within_sampling_error"] for r in rows)}
+                     "realised_share": share, "off_pp": off, "status": status, "ok": status == OK})
+    return {**plan, "sources": rows, "realised_tokens": total, "tolerance_pp": tolerance_pp,
+            "ok": all(r["ok"] for r in rows)}
 
 
-def format_table(plan: dict) -> str:
-    """The plan (and, once measured, the realised mixture) as the text table a run prints."""
+RED, RESET = "\033[31m", "\033[0m"
+
+
+def format_table(plan: dict, color: bool | None = None) -> str:
+    """The plan (and, once measured, the realised mixture) as the text table a run prints; rows
+    that fail the check in red when ``color`` (default: standard output is a terminal)."""
+    if color is None:
+        color = sys.stdout.isatty()
     realised = "realised_tokens" in plan
     header = ["source", "available", "target share", "epochs", "planned", "rate"]
     if realised:
-        header += ["realised", "realised share", "ok"]
-    lines = []
+        header += ["realised", "realised share", "off (pp)", "status"]
+    lines, bad = [], []
     for r in plan["sources"]:
         row = [r["source"], f"{r['available_tokens']:,}", f"{r['target_share']:.1%}", f"{r['epochs']:g}",
                f"{r['planned_tokens']:,}", f"{r['rate']:.3f}"]
         if realised:
-            row += [f"{r['realised_tokens']:,}", f"{r['realised_share']:.1%}",
-                    "yes" if r["within_sampling_error"] else "NO"]
+            row += [f"{r['realised_tokens']:,}", f"{r['realised_share']:.1%}", f"{r['off_pp']:+.2f}",
+                    r["status"] if r["ok"] else r["status"].upper()]
         lines.append(row)
+        bad.append(realised and not r["ok"])
     total = ["total", f"{sum(r['available_tokens'] for r in plan['sources']):,}", "100.0%", "",
              f"{plan['planned_tokens']:,}", ""]
     if realised:
-        total += [f"{plan['realised_tokens']:,}", "100.0%", "yes" if plan["within_sampling_error"] else "NO"]
+        total += [f"{plan['realised_tokens']:,}", "100.0%", f"±{plan['tolerance_pp']:g}",
+                  "ok" if plan["ok"] else "FAILED"]
     widths = [max(len(x[i]) for x in [header, *lines, total]) for i in range(len(header))]
 
-    def fmt(row: Iterable[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    def fmt(row: Iterable[str], red: bool = False) -> str:
+        text = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        return f"{RED}{text}{RESET}" if red and color else text
 
     out = ["mixture plan" + (" and realised mixture" if realised else ""), fmt(header),
-           "  ".join("-" * w for w in widths), *map(fmt, lines), fmt(total)]
+           "  ".join("-" * w for w in widths), *(fmt(r, b) for r, b in zip(lines, bad)),
+           fmt(total, realised and not plan["ok"])]
     out += [f"note: {n}" for n in plan["notes"]]
+    if realised and not plan["ok"]:
+        failed = [f"{r['source']} {r['status']}" for r in plan["sources"] if not r["ok"]]
+        line = f"mixture check FAILED (tolerance {plan['tolerance_pp']:g} pp): {', '.join(failed)}"
+        out.append(f"{RED}{line}{RESET}" if color else line)
     return "\n".join(out)
+
+
+def quota_order(doc_id: str, chunk: int, epoch: int, seed: int = 0) -> int:
+    """The order of a unit in its source's partial epoch (salted apart from the shuffle hash, so
+    the units a partial epoch takes are not the first ones of each shard)."""
+    return stable_hash(doc_id, chunk, epoch, "mixture", seed)

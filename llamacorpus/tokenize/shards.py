@@ -6,12 +6,16 @@ manifest (layout in :func:`llamacorpus.tokenize.megatron.load_manifest`).
   raised to ``validation_min_documents`` (but never above a fifth of the source, so a tiny source
   still trains) and lowered to ``validation_max_documents``. Exact counts, deterministic, and the
   statistics that decide it (:class:`SourceStats`) are a bounded combiner.
-* **Two-level shuffle.** Every emitted copy (document, epoch) gets ``shuffle_key = stable_hash(id,
-  epoch, shuffle_seed)``; level one assigns it to shard ``shuffle_key % n_shards`` (``n_shards``
-  from the planned tokens and ``tokens_per_shard``), level two sorts a shard's documents by
-  ``(shuffle_key, id, epoch)``. Sources interleave at random, no step sees more than one shard
-  (about ``2 * tokens_per_shard`` bytes of uint16 tokens), and the order does not depend on how
-  the runner delivers elements, so reruns write identical bytes.
+* **Two-level shuffle.** Every emitted copy of a unit (document or chunk, epoch) gets
+  ``shuffle_key = stable_hash(id, chunk, epoch, shuffle_seed)``; level one assigns it to shard
+  ``shuffle_key % n_shards`` (``n_shards`` from the planned tokens and ``tokens_per_shard``), level
+  two sorts a shard's copies by ``(shuffle_key, id, chunk, epoch)`` in an external sort
+  (:class:`~llamacorpus.tokenize.spill.SpillSort`: the token bytes go to local disk as they
+  arrive, only keys and offsets are held) and writes them in that order. Sources interleave at
+  random, and the order does not depend on how the runner delivers elements, so reruns write
+  identical bytes.
+* **Beside the shards**: ``tokenizer.model`` and ``hf_tokenizer/``, the folder Hugging Face
+  transformers loads (:mod:`llamacorpus.tokenize.hf`), then ``manifest.json`` last.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import numpy
 from llamacorpus import fileio
 from llamacorpus.config import Section
 from llamacorpus.document import stable_hash
+from llamacorpus.tokenize import hf
 from llamacorpus.tokenize.megatron import MANIFEST_NAME, IndexedDatasetWriter, sources_path, token_dtype
 
 VALIDATION_DIR = "validation"
@@ -68,8 +73,8 @@ def validation_hash(doc_id: str, seed: int = 0) -> int:
     return stable_hash(doc_id, "validation", seed)
 
 
-def shuffle_key(doc_id: str, epoch: int, seed: int = 0) -> int:
-    return stable_hash(doc_id, epoch, seed)
+def shuffle_key(doc_id: str, chunk: int, epoch: int, seed: int = 0) -> int:
+    return stable_hash(doc_id, chunk, epoch, seed)
 
 
 class SourceStats:
@@ -184,8 +189,9 @@ def split_summary(entries: list[dict]) -> dict:
 
 
 def build_manifest(train: list[dict], validation: list[dict], sources: list[str], tokenizer: dict,
-                   tag_ids: dict[str, int], shards_cfg: ShardsConfig, recipe_hash: str) -> dict:
-    """``tokenizer``: :func:`llamacorpus.tokenize.train.model_info` of the model."""
+                   tag_ids: dict[str, int], shards_cfg: ShardsConfig, recipe_hash: str, units: dict) -> dict:
+    """``tokenizer``: :func:`llamacorpus.tokenize.train.model_info` of the model; ``units``: how
+    documents became the sequences of the shards (chunking)."""
     return {
         "format": FORMAT,
         "recipe_hash": recipe_hash,
@@ -197,6 +203,8 @@ def build_manifest(train: list[dict], validation: list[dict], sources: list[str]
         "add_bos": shards_cfg.add_bos, "add_eos": shards_cfg.add_eos,
         "domain_tags": shards_cfg.domain_tags, "tags": dict(sorted(tag_ids.items())),
         "tokens_per_shard": shards_cfg.tokens_per_shard,
+        "hf_tokenizer": hf.DIRECTORY,
+        "units": units,
         "sources": list(sources),
         **split_summary(train),
         "validation": {"fraction": shards_cfg.validation_fraction,
@@ -221,9 +229,11 @@ def remove_stale(shard_dir: str, manifest: dict) -> list[str]:
 
 
 def write_manifest(shard_dir: str, manifest: dict, model: bytes) -> str:
-    """The tokenizer copy, then the manifest (last, so its presence means the set is complete)."""
+    """The tokenizer copy and its Hugging Face folder, then the manifest (last, so its presence
+    means the set is complete)."""
     root = shard_dir.rstrip("/")
     fileio.atomic_write(f"{root}/{manifest['tokenizer']}", model)
+    hf.write_folder(root, model, manifest["add_bos"], manifest["add_eos"])
     remove_stale(root, manifest)
     path = f"{root}/{MANIFEST_NAME}"
     fileio.atomic_write(path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")

@@ -3,6 +3,7 @@ the protobuf wire format directly (sentencepiece's generated ``sentencepiece_mod
 newer protobuf runtime than Beam allows, so it cannot be imported here).
 
 ``ModelProto``: 1 pieces, 2 trainer_spec, 3 normalizer_spec, 4 self_test_data, 5 denormalizer_spec.
+``SentencePiece`` (a piece): 1 piece, 2 score, 3 type (:data:`NORMAL` by default).
 ``NormalizerSpec``: 1 name, 2 precompiled_charsmap, 3 add_dummy_prefix (default true),
 4 remove_extra_whitespaces (default true), 5 escape_whitespaces (default true), 6 rule tsv.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-NORMALIZER_SPEC = 3
+PIECES, NORMALIZER_SPEC = 1, 3
+#: ``SentencePiece.Type``
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 _DEFAULTS = {"name": "", "add_dummy_prefix": True, "remove_extra_whitespaces": True, "escape_whitespaces": True}
 _NORMALIZER_FIELDS = {1: "name", 3: "add_dummy_prefix", 4: "remove_extra_whitespaces", 5: "escape_whitespaces"}
 
@@ -79,3 +82,16 @@ def without_dummy_prefix(model: bytes) -> bytes:
         else:
             out += model[start:end]
     return bytes(out)
+
+
+def piece_types(model: bytes) -> list[int]:
+    """The type of each piece, by id (:data:`NORMAL`, :data:`USER_DEFINED`, ...)."""
+    types = []
+    for number, _, _, _, value in _fields(model):
+        if number == PIECES:
+            kind = NORMAL
+            for field, _, _, _, v in _fields(value):
+                if field == 3:
+                    kind = v
+            types.append(kind)
+    return types

@@ -3,53 +3,57 @@ documents drawn at the mixture proportions.
 
 LLaMA: "We tokenize the data with the byte-pair encoding (BPE) algorithm, using the implementation
 from SentencePiece. Notably, we split all numbers into individual digits, and fallback to bytes to
-decompose unknown UTF-8 characters." The trainer spec comes from the recipe's ``tokenizer``
-section (model_type bpe, vocab_size 32000, split_digits, byte_fallback,
-allow_whitespace_only_pieces, identity normalization, add_dummy_prefix on,
-remove_extra_whitespaces off, character_coverage 0.99995; unk 0, bos 1, eos 2, no pad).
+decompose unknown UTF-8 characters." The trainer spec is LLaMA's published one, every field
+(:data:`LLAMA_TRAINER_SPEC`, :data:`LLAMA_NORMALIZER_SPEC`, as LLaMA's ``tokenizer.model``
+records them): the recipe's ``tokenizer`` section sets the fields a user may want to change
+(defaults LLaMA's: BPE, 32000 pieces, split digits, byte fallback, whitespace-only pieces,
+identity normalisation, dummy prefix, whitespace kept, character coverage 0.99995, 200M input
+sentences shuffled, 80 threads), the rest are fixed here. ``num_threads`` changes no piece or
+score (measured: 1, 4 and 80 threads train the same model), only the field the model records.
 
 The sample: each source gets ``tokenizer.sample_chars`` times its (renormalised) proportion, or
 all it has when that is less, the rest going to the others in proportion
-(:func:`~llamacorpus.tokenize.mixture.water_fill`); a document is in the sample when
-``unit_interval(id, "tokenizer", seed)`` is below its source's rate. Its lines (long ones cut at
-a space to ``max_sentence_length`` bytes) are fed to SentencePiece in the order of the
-documents' hashes, with SentencePiece's random seed fixed and its thread count from the recipe,
-and the model written in memory: the same documents and recipe give the same model bytes.
+(:func:`~llamacorpus.tokenize.mixture.water_fill`). A source's documents (validation ones
+excluded) are taken in the order of ``stable_hash(id, "tokenizer-order", seed)`` while their
+characters stay within its share (:mod:`llamacorpus.tokenize.quota`, ``at_most``), so the sample
+never holds more than ``sample_chars`` characters. Its lines (long ones cut at a space to
+``max_sentence_length`` bytes) are fed to SentencePiece in that order, spilled to local disk
+(:class:`~llamacorpus.tokenize.spill.SpillSort`), with SentencePiece's random seed fixed, and the
+model written in memory: the same documents and recipe give the same model bytes.
 
 When the sample is too small for ``vocab_size`` (the fixture corpus cannot support 32k BPE
 merges), SentencePiece names the largest size it supports; with ``shrink_vocab_to_fit`` the
-trainer retrains at that size and says so in the log and in the artifact's ``tokenizer.json``.
+trainer retrains at that size and says so in the log and in the artifact's ``training.json``.
 """
 from __future__ import annotations
 
 import argparse
-import array
 import collections
 import dataclasses
 import hashlib
 import io
 import json
 import logging
-import os
 import re
 import sys
-import tempfile
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import sentencepiece as spm
 
 from llamacorpus import fileio
 from llamacorpus.config import ConfigError, FilePath, Section, add_recipe_arguments, build, field, load_yaml
-from llamacorpus.document import SOURCES, stable_hash, unit_interval
+from llamacorpus.document import SOURCES, stable_hash
 from llamacorpus.layout import Layout
 from llamacorpus.parquet import read_documents
-from llamacorpus.tokenize import shards, tags
+from llamacorpus.tokenize import quota, shards, tags
+from llamacorpus.tokenize.spill import SpillSort
 from llamacorpus.tokenize.mixture import MixtureConfig, proportions, water_fill
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "tokenizer.model"
-INFO_NAME = "tokenizer.json"
+INFO_NAME = "training.json"  # what the training did (not Hugging Face's tokenizer.json)
+OLD_INFO_NAME = "tokenizer.json"
 _TOO_HIGH = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
 
 
@@ -66,15 +70,16 @@ class TokenizerConfig(Section):
     add_dummy_prefix: bool = True
     remove_extra_whitespaces: bool = False
     character_coverage: float = 0.99995
-    #: sentences (lines) SentencePiece keeps from the sample (it draws them with a fixed seed)
-    input_sentence_size: int = 2_000_000
+    #: sentences (lines) SentencePiece keeps from the sample, drawn with a fixed seed (LLaMA's 200M)
+    input_sentence_size: int = 200_000_000
+    #: SentencePiece draws the input_sentence_size sentences at random (LLaMA: on)
+    shuffle_input_sentence: bool = True
     #: longer lines are cut at a space into pieces of at most this many bytes
     max_sentence_length: int = 4192
-    #: characters drawn (at the mixture proportions, by document-id hash) for training
+    #: at most this many characters drawn (at the mixture proportions, by document-id hash) for training
     sample_chars: int = 500_000_000
-    #: trainer threads: fixed, not the machine's core count, because the model records it and it
-    #: changes which sentences are kept; the same value gives the same model on any machine
-    num_threads: int = 4
+    #: trainer threads (LLaMA's 80): the pieces do not depend on it, the model records it
+    num_threads: int = 80
     #: salt of the sample hash and SentencePiece's random seed
     seed: int = 0
     #: when the sample is too small for vocab_size, train the largest vocabulary it supports
@@ -91,26 +96,26 @@ class TokenizerConfig(Section):
         self.require(self.num_threads > 0, "num_threads", "must be > 0")
 
 
-def sample_rates(chars: Mapping[str, int], proportions: Mapping[str, float], budget: int) -> dict[str, float]:
-    """Per source, the fraction of its documents drawn for a sample of about ``budget`` characters
-    at ``proportions`` (sources absent or without a proportion get none)."""
+def sample_targets(chars: Mapping[str, int], proportions: Mapping[str, float], budget: int) -> dict[str, float]:
+    """Per source, the characters it gives to a sample of at most ``budget`` characters at
+    ``proportions`` (all it has when that is less; sources absent or without a proportion give none)."""
     shares = {s: p for s, p in proportions.items() if p > 0 and chars.get(s, 0) > 0}
     alloc = water_fill(shares, chars, budget)
-    return {s: min(1.0, alloc[s] / chars[s]) if s in alloc else 0.0 for s in chars}
-
-
-def split_rates(info: Mapping[str, dict], proportions: Mapping[str, float], cfg: TokenizerConfig) -> dict[str, float]:
-    """:func:`sample_rates` from the per-source split figures (:func:`~llamacorpus.tokenize.shards.split_info`)."""
-    return sample_rates({s: v["chars"] for s, v in info.items()}, proportions, cfg.sample_chars)
-
-
-def in_sample(doc_id: str, rate: float, seed: int = 0) -> bool:
-    return unit_interval(doc_id, "tokenizer", seed) < rate
+    return {s: alloc.get(s, 0.0) for s in chars}
 
 
 def sample_key(doc_id: str, seed: int = 0) -> int:
-    """The order of a sampled document in the training input."""
+    """The order of a document in the sample quota and in the training input."""
     return stable_hash(doc_id, "tokenizer-order", seed)
+
+
+def sample_item(doc: dict, info: Mapping[str, dict], cfg: "TokenizerConfig",
+                shuffle_seed: int) -> tuple[str, tuple[int, str, int]] | None:
+    """``(source, (order, id, characters))`` of a document the sample may take (None: held out
+    for validation)."""
+    if shards.held_out(doc, info, shuffle_seed):
+        return None
+    return doc["source"], (sample_key(doc["id"], cfg.seed), doc["id"], len(doc["text"]))
 
 
 def sentences(text: str, max_bytes: int) -> Iterator[str]:
@@ -138,72 +143,54 @@ def _cut(line: str, max_bytes: int) -> int:
     return space if space > 0 else n
 
 
-class Sample:
-    """The training sample on local disk: documents added in any order, read back ordered by key
-    (only offsets are held in memory)."""
-
-    def __init__(self, directory: str | None = None):
-        self._dir = tempfile.TemporaryDirectory(dir=directory, prefix="tokenizer-sample-")
-        self._path = os.path.join(self._dir.name, "sample.txt")
-        self._file = open(self._path, "wb")
-        self._keys, self._offsets, self._lengths = array.array("Q"), array.array("q"), array.array("q")
-        self.by_source: dict[str, dict[str, int]] = {}
-
-    def add(self, key: int, source: str, text: str) -> None:
-        data = text.encode("utf-8")
-        self._keys.append(key)
-        self._offsets.append(self._file.tell())
-        self._lengths.append(len(data))
-        self._file.write(data)
-        s = self.by_source.setdefault(source, {"documents": 0, "chars": 0})
-        s["documents"] += 1
-        s["chars"] += len(text)
-
-    @property
-    def documents(self) -> int:
-        return len(self._keys)
-
-    def texts(self) -> Iterator[str]:
-        self._file.flush()
-        order = sorted(range(len(self._keys)), key=lambda i: (self._keys[i], self._offsets[i]))
-        with open(self._path, "rb") as f:
-            for i in order:
-                f.seek(self._offsets[i])
-                yield f.read(self._lengths[i]).decode("utf-8")
-
-    def close(self) -> None:
-        self._file.close()
-        self._dir.cleanup()
-
-
 class SampleEntry(NamedTuple):
     """A document drawn for the training sample."""
 
     key: int  # the order of the document in the training input
+    id: str
     source: str
     text: str
 
 
-def sample_entry(doc: dict, info: Mapping[str, dict], rates: Mapping[str, float], cfg: TokenizerConfig,
+def sample_entry(doc: dict, info: Mapping[str, dict], cuts: Mapping[str, quota.Cut], cfg: TokenizerConfig,
                  shuffle_seed: int) -> SampleEntry | None:
     """The document's :class:`SampleEntry` when it is in the sample: not held out for validation,
-    and drawn at its source's rate."""
-    if shards.held_out(doc, info, shuffle_seed) or not in_sample(doc["id"], rates[doc["source"]], cfg.seed):
+    and within its source's quota (``cuts``: source -> the sample's cut)."""
+    item = sample_item(doc, info, cfg, shuffle_seed)
+    if item is None or item[0] not in cuts or not quota.taken(cuts[item[0]], item[1][0], item[1][1]):
         return None
-    return SampleEntry(sample_key(doc["id"], cfg.seed), doc["source"], doc["text"])
+    return SampleEntry(item[1][0], doc["id"], doc["source"], doc["text"])
+
+
+#: LLaMA's trainer_spec fields that the recipe does not set (as its tokenizer.model records them;
+#: ``input``/``model_prefix`` were paths on Meta's machines: the sample is streamed and the model
+#: written to memory here, so they stay empty; self_test_sample_size, train_extremely_large_corpus
+#: and the differential-privacy fields are ignored by SentencePiece 0.2 and left at their
+#: defaults, which are LLaMA's values)
+LLAMA_TRAINER_SPEC = {
+    "input_format": "text", "seed_sentencepiece_size": 1_000_000,
+    "shrinking_factor": 0.75, "num_sub_iterations": 2, "max_sentencepiece_length": 16,
+    "split_by_unicode_script": True, "split_by_whitespace": True, "split_by_number": True,
+    "treat_whitespace_as_suffix": False, "vocabulary_output_piece_score": True, "hard_vocab_limit": True,
+    "use_all_vocab": False, "required_chars": "", "unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1,
+    "unk_piece": "<unk>", "bos_piece": "<s>", "eos_piece": "</s>", "pad_piece": "<pad>",
+    "unk_surface": " \u2047 ",
+}
+#: LLaMA's normalizer_spec fields that the recipe does not set
+LLAMA_NORMALIZER_SPEC = {"escape_whitespaces": True, "normalization_rule_tsv": ""}
 
 
 def trainer_spec(cfg: TokenizerConfig, vocab_size: int, symbols: Iterable[str]) -> dict:
-    """SentencePiece trainer arguments from the recipe's tokenizer section."""
+    """SentencePiece trainer arguments: the recipe's tokenizer section, then LLaMA's fixed fields."""
     user = list(dict.fromkeys([*cfg.user_defined_symbols, *symbols]))
     spec = {
         "model_type": cfg.model_type, "vocab_size": vocab_size, "split_digits": cfg.split_digits,
         "byte_fallback": cfg.byte_fallback, "allow_whitespace_only_pieces": cfg.allow_whitespace_only_pieces,
         "normalization_rule_name": cfg.normalization_rule_name, "add_dummy_prefix": cfg.add_dummy_prefix,
         "remove_extra_whitespaces": cfg.remove_extra_whitespaces, "character_coverage": cfg.character_coverage,
-        "input_sentence_size": cfg.input_sentence_size, "shuffle_input_sentence": True,
+        "input_sentence_size": cfg.input_sentence_size, "shuffle_input_sentence": cfg.shuffle_input_sentence,
         "max_sentence_length": cfg.max_sentence_length, "num_threads": cfg.num_threads,
-        "unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1,
+        **LLAMA_TRAINER_SPEC, **LLAMA_NORMALIZER_SPEC,
     }
     if user:
         spec["user_defined_symbols"] = user
@@ -246,28 +233,34 @@ def model_info(model: bytes) -> dict:
 
 
 def write_artifact(directory: str, model: bytes, info: dict) -> str:
-    """``<directory>/tokenizer.model`` and ``tokenizer.json`` (``directory``: the layout's
-    ``models/tokenizer``); returns the model path."""
+    """``<directory>/tokenizer.model`` and ``training.json`` (``directory``: the layout's
+    ``models/tokenizer``); returns the model path. The manifest's earlier name, ``tokenizer.json``
+    (Hugging Face's file name: AutoTokenizer failed on the folder), is removed."""
     path = f"{directory.rstrip('/')}/{MODEL_NAME}"
     fileio.atomic_write(path, model)
     fileio.atomic_write(f"{directory}/{INFO_NAME}",
                         json.dumps({**info, **model_info(model)}, indent=1, sort_keys=True))
+    if fileio.exists(f"{directory}/{OLD_INFO_NAME}"):
+        fileio.delete([f"{directory}/{OLD_INFO_NAME}"])
     return path
 
 
 def train_on(samples: Iterable[SampleEntry], cfg: TokenizerConfig, directory: str,
              symbols: list[str]) -> tuple[bytes, str]:
-    """Train on sample entries in any order; write the artifact into ``directory``."""
-    sample = Sample()
-    try:
-        for key, source, text in samples:
-            sample.add(key, source, text)
-        if not sample.documents:
+    """Train on sample entries in any order (spilled to local disk, read back in key order); write
+    the artifact into ``directory``."""
+    by_source: dict[str, dict[str, int]] = {}
+    with SpillSort(prefix="tokenizer-sample-") as sample:
+        for key, doc_id, source, text in samples:
+            sample.add(key, doc_id.encode("utf-8"), text.encode("utf-8"))
+            counts = by_source.setdefault(source, {"documents": 0, "chars": 0})
+            counts["documents"] += 1
+            counts["chars"] += len(text)
+        if not len(sample):
             raise ValueError("the tokenizer sample is empty: no document to train on")
-        model, info = train(sample.texts, cfg, symbols)
-        info["sample"] = {"documents": sample.documents, "by_source": dict(sorted(sample.by_source.items()))}
-    finally:
-        sample.close()
+        model, info = train(lambda: (data.decode("utf-8") for data in sample), cfg, symbols)
+        info["sample"] = {"documents": len(sample), "chars": sum(c["chars"] for c in by_source.values()),
+                          "sample_chars": cfg.sample_chars, "by_source": dict(sorted(by_source.items()))}
     path = write_artifact(directory, model, info)
     log.info("tokenizer: %d pieces (asked %d) trained on %d documents -> %s", info["vocab_size"],
              info["vocab_size_asked"], info["sample"]["documents"], path)
@@ -284,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="llamacorpus train-tokenizer",
         description="Train the SentencePiece BPE tokenizer (LLaMA's trainer spec from the recipe's tokenizer "
                     "section) on a sample of <output>/documents drawn at the mixture proportions; writes "
-                    "<models>/tokenizer/tokenizer.model and tokenizer.json.")
+                    "<models>/tokenizer/tokenizer.model and training.json.")
     parser.add_argument("--output", required=True, help="a run's output directory (its documents/ are read)")
     add_recipe_arguments(parser, "tokenizer.vocab_size=8000")
     parser.add_argument("--models_dir", default=None, help="where to write tokenizer/ (default <output>/models)")
@@ -313,10 +306,19 @@ def main(argv: list[str] | None = None) -> int:
             if scfg.domain_tags == "domain":
                 domains[tags.domain_key(doc)] += 1
     info = {s: shards.split_info(st, scfg) for s, st in stats.items()}
-    rates = split_rates(info, proportions(mix), tokenizer)
     symbols = tags.symbols(scfg.domain_tags, tags.top_domains(domains, scfg.domain_tag_count))
+
+    def items():
+        for name in names:
+            for doc in read_documents(layout.root, name):
+                item = sample_item(doc, info, tokenizer, scfg.shuffle_seed)
+                if item is not None:
+                    yield item
+
+    cuts = quota.local_cuts(items, lambda totals: sample_targets(totals, proportions(mix), tokenizer.sample_chars),
+                            quota.AT_MOST)
     samples = (entry for name in names for doc in read_documents(layout.root, name)
-               if (entry := sample_entry(doc, info, rates, tokenizer, scfg.shuffle_seed)) is not None)
+               if (entry := sample_entry(doc, info, cuts, tokenizer, scfg.shuffle_seed)) is not None)
     _, path = train_on(samples, tokenizer, layout.tokenizer, symbols)
     print(f"tokenizer: {path}\nuse it in a run with --set tokenizer.model={path}")
     return 0
