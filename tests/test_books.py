@@ -241,7 +241,7 @@ def test_chain_of_overlaps_removes_only_the_book_inside_a_kept_one(tmp_path):
     assert_accounting(run.stats)
     ids = {n: f"books/gutenberg/{n}" for n in "SAC"}
     shingles = {n: shingle_hashes((tmp_path / "in" / f"{n}.txt").read_text(encoding="utf-8"), 5) for n in "SAC"}
-    first = min("AC", key=lambda n: decision_order(ids[n], len(shingles[n])))  # C (10,121 distinct 5-grams; A 10,061)
+    first = min("AC", key=lambda n: decision_order(ids[n], len(shingles[n])))  # C: 10,121 5-grams, A: 10,061
     assert sorted(d["id"] for d in run.docs) == [ids["A"], ids["C"]]
     assert run.stats["dropped"] == {"near_dedup:near_duplicate": 1}
     (rejected,) = run.rejected["near_duplicate"]
