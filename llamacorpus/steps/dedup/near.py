@@ -61,6 +61,12 @@ Beam shape (:class:`NearDedup`):
 7. the removed documents (a dict side input: id -> what removed it) applied to the documents,
    ending with :func:`~llamacorpus.steps.adapter.decide`; the statistics gather the verified pairs
    and the components (memory grows with the candidate pairs).
+
+Measured by ``bench/bench_near_dedup.py`` on books made from the real ones (768 books, 512 of them
+in a candidate pair): about 4.7 KB shuffled per book (band keys, candidate pairs), plus, for a book
+in a candidate pair, its shingle array (8 bytes a distinct 5-gram) once and once per pair it is in;
+what is held in one place (steps 3, 5, 7 and the statistics) is about 1.2 KB per book in a
+candidate pair, nothing per other book; CPU seconds grow linearly with the books.
 """
 from __future__ import annotations
 
