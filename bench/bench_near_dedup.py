@@ -45,6 +45,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -234,6 +235,7 @@ def child(root: str, with_step: bool, out_json: str) -> None:
                        components=len(stats["components"]))
         figures["held"] = held_in_one_place(stats)
     Path(out_json).write_text(json.dumps(figures))
+    shutil.rmtree(output)
 
 
 # ---------------------------------------------------------------------------- parent
