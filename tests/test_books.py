@@ -1,5 +1,6 @@
 """Books source on the real Gutenberg fixtures: header/footer stripping, JSONL collections, bad
-input, and the 90%-overlap near-duplicate removal of the four Alice editions."""
+input, and the pairwise "more than 90% overlap" near-duplicate removal: the four Alice editions,
+and a chain of overlaps built from real book text."""
 import itertools
 import json
 
@@ -8,7 +9,7 @@ import pytest
 from helpers import FIXTURES, assert_accounting, run_source
 from llamacorpus.config import ConfigError, build
 from llamacorpus.document import stable_hash
-from llamacorpus.steps.dedup.near import measure_overlap, plan_clusters, shingle_hashes, stats_path
+from llamacorpus.steps.dedup.near import decision_order, measure_overlap, plan_clusters, shingle_hashes, stats_path
 from llamacorpus.sources.books import SOURCE, BooksConfig
 from llamacorpus.steps import BadInput, Drop
 
@@ -18,6 +19,8 @@ OTHERS = {"84-0_frankenstein", "1342-0_pride-and-prejudice"}
 
 # Measured word 5-gram overlaps of the Alice editions (containment of the shorter in the longer,
 # Jaccard), after header/footer stripping; looked at once, pinned here.
+# Decision order (most distinct 5-grams first): the current edition, with its table of contents, first.
+ALICE_ORDER = ["11-0_alice_current", "pg11_alice_2011-edition", "alice30_1994-edition", "nltk_carroll-alice"]
 MEASURED = {
     ("11-0_alice_current", "alice30_1994-edition"): (0.9556, 0.9120),
     ("11-0_alice_current", "nltk_carroll-alice"): (0.9565, 0.9134),
@@ -170,16 +173,17 @@ def test_measured_overlaps_of_the_alice_editions():
 
 
 def test_the_measure_decides_who_collapses():
-    """Containment >= 0.9 joins all four editions; Jaccard >= 0.95 leaves the current edition
+    """Containment > 0.9 joins all four editions; Jaccard > 0.95 leaves the current edition
     (with its table of contents and modern punctuation) on its own."""
     def pairs():
         for (a, b), (containment, jaccard) in MEASURED.items():
             yield {"a": a, "b": b, "shingles_a": 1, "shingles_b": 1, "containment": containment, "jaccard": jaccard}
 
     plan = plan_clusters(list(pairs()), 0.9, "containment")
-    assert [set(c["members"]) for c in plan["clusters"]] == [ALICE]
+    assert [set(c["members"]) for c in plan["components"]] == [ALICE] and len(plan["dropped"]) == 3
     plan = plan_clusters(list(pairs()), 0.95, "jaccard")
-    assert [set(c["members"]) for c in plan["clusters"]] == [ALICE - {"11-0_alice_current"}]
+    assert [set(c["members"]) for c in plan["components"]] == [ALICE - {"11-0_alice_current"}]
+    assert len(plan["dropped"]) == 2
 
 
 def test_pipeline_on_the_real_books(tmp_path):
@@ -205,7 +209,62 @@ def test_pipeline_on_the_real_books(tmp_path):
         assert measured[pair]["jaccard"] == pytest.approx(jaccard, abs=5e-4)
         assert measured[pair]["duplicate"] is True
     assert [c["representative"] for c in stats["clusters"]] == ["books/gutenberg/11-0_alice_current"]
-    assert run.stats["steps"][-1]["counters"]["candidate_pairs"] == 6
+    assert stats["components"] == [{"members": [f"books/gutenberg/{n}" for n in ALICE_ORDER],
+                                    "kept": ["books/gutenberg/11-0_alice_current"]}]
+    for name in ALICE - {"11-0_alice_current"}:
+        pair = tuple(sorted(("11-0_alice_current", name)))
+        assert stats["dropped"][f"books/gutenberg/{name}"]["duplicate_of"] == "books/gutenberg/11-0_alice_current"
+        assert stats["dropped"][f"books/gutenberg/{name}"]["containment"] == pytest.approx(MEASURED[pair][0], abs=5e-4)
+    counters = run.stats["steps"][-1]["counters"]
+    assert counters["candidate_pairs"] == 6 and counters["duplicate_pairs"] == 6 and counters["components"] == 1
+
+
+def _chain_books(tmp_path):
+    """S: Frankenstein's first 6,000 words; A = S + Frankenstein's next 4,000 words; C = S + the first
+    4,000 words of Pride and Prejudice. S is inside both A and C; A and C share only S."""
+    frank = read_one("84-0_frankenstein.txt")["text"].split()
+    pride = read_one("1342-0_pride-and-prejudice.txt")["text"].split()
+    s = frank[:6000]
+    books = {"S": s, "A": s + frank[6000:10000], "C": s + pride[:4000]}
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, ws in books.items():
+        (d / f"{name}.txt").write_text(" ".join(ws) + "\n", encoding="utf-8")
+    return d
+
+
+def test_chain_of_overlaps_removes_only_the_book_inside_a_kept_one(tmp_path):
+    """Union-find over the duplicate pairs S~A and S~C put all three in one cluster and kept C
+    alone, dropping A "with overlap 1.0, via S" although A and C overlap 0.60. Pairwise: S goes (it
+    is all inside the kept book decided first), A and C stay."""
+    run = run_source("books", {"inputs": ["*.txt"]}, tmp_path / "out", input_root=_chain_books(tmp_path))
+    assert_accounting(run.stats)
+    ids = {n: f"books/gutenberg/{n}" for n in "SAC"}
+    shingles = {n: shingle_hashes((tmp_path / "in" / f"{n}.txt").read_text(encoding="utf-8"), 5) for n in "SAC"}
+    first = min("AC", key=lambda n: decision_order(ids[n], len(shingles[n])))  # C: 10,121 5-grams, A: 10,061
+    assert sorted(d["id"] for d in run.docs) == [ids["A"], ids["C"]]
+    assert run.stats["dropped"] == {"near_dedup:near_duplicate": 1}
+    (rejected,) = run.rejected["near_duplicate"]
+    assert rejected["id"] == ids["S"] and rejected["meta"]["near_duplicate_of"] == ids[first]
+    assert rejected["meta"]["near_duplicate_overlap"] == 1.0 and "near_duplicate_via" not in rejected["meta"]
+    stats = json.loads(open(stats_path(str(tmp_path / "out"), "books")).read())
+    pairs = {(p["a"], p["b"]): p for p in stats["candidate_pairs"]}
+    assert pairs[(ids["A"], ids["S"])]["containment"] == 1.0 and pairs[(ids["C"], ids["S"])]["containment"] == 1.0
+    a_c = measure_overlap(shingles["A"], shingles["C"])["containment"]
+    assert 0.59 < a_c < 0.61
+    if (ids["A"], ids["C"]) in pairs:  # an LSH candidate (Jaccard 0.43: probability 0.67), measured
+        assert pairs[(ids["A"], ids["C"])]["containment"] == pytest.approx(a_c)
+        assert pairs[(ids["A"], ids["C"])]["duplicate"] is False
+    # one component (the chain exists), two kept books, and what removed S with its figure
+    order = sorted("SAC", key=lambda n: decision_order(ids[n], len(shingles[n])))
+    assert order[-1] == "S"
+    assert stats["components"] == [{"members": [ids[n] for n in order], "kept": [ids[n] for n in order[:2]]}]
+    assert stats["dropped"] == {ids["S"]: {"duplicate_of": ids[first], "overlap": 1.0, "containment": 1.0,
+                                           "jaccard": pairs[tuple(sorted((ids[first], ids["S"])))]["jaccard"]}}
+    # the Beam step decides as the plain function does over the same measured pairs
+    plan = plan_clusters(stats["candidate_pairs"], stats["threshold"], stats["measure"])
+    assert {k: plan[k] for k in ("components", "clusters", "dropped")} == {
+        k: stats[k] for k in ("components", "clusters", "dropped")}
 
 
 def test_near_dedup_recipe_keys_are_checked():

@@ -605,7 +605,7 @@ def near_duplicates(name: str, rep: dict) -> str:
     clusters = rep.get("clusters", [])
     pairs = rep.get("candidate_pairs", [])
     out = (f"<h4>Near-duplicate clusters (<code>stats/{esc(name)}.json</code>)</h4>"
-           f"<p>{len(pairs):,} candidate pairs measured; duplicates: {esc(measure)} ≥ {esc(rep.get('threshold', '?'))}; "
+           f"<p>{len(pairs):,} candidate pairs measured; duplicates: {esc(measure)} > {esc(rep.get('threshold', '?'))}; "
            f"{len(clusters):,} clusters, {len(rep.get('dropped', {})):,} documents dropped.</p>")
     dropped = rep.get("dropped", {})
     trs = []

@@ -24,10 +24,13 @@ Readers, chosen by file name:
   ``text`` is an error with file and line; a truncated compressed stream too. An uncompressed
   file is read in byte-range pieces by many workers, with the same ids.
 
-Steps: ``min_chars`` (when set), then :class:`~llamacorpus.steps.dedup.near.NearDedup` (word
-5-gram MinHash LSH, verified overlap >= 0.9, measure ``containment`` of the shorter book in the
-longer; see that module for why, and for the rule that picks the book a cluster keeps). The
-measured overlaps go to ``<output>/stats/near_duplicates_books.json``.
+Steps: ``min_chars`` (when set), then :class:`~llamacorpus.steps.dedup.near.NearDedup`: word
+5-gram MinHash LSH finds candidate pairs, each is measured exactly (``containment`` of the shorter
+book in the longer; see that module for why), and a book is removed only when its own measured
+overlap with a book that is kept is above 0.9 (strictly: "more than 90%"), books with the most
+distinct 5-grams decided first, so no book goes through a chain of overlaps. The measured
+overlaps, and for each removed book the kept book and the figure, go to
+``<output>/stats/near_duplicates_books.json`` (and the removed book's meta).
 """
 from __future__ import annotations
 
