@@ -21,6 +21,7 @@ visited) is charged to the document's budget (:mod:`llamacorpus.steps.clean.budg
 """
 from __future__ import annotations
 
+import re
 import threading
 from typing import NamedTuple
 
@@ -106,9 +107,9 @@ class _Renderer:
             self.flattened += 1
             self.inline.append(plain_text(element, self.meter))
         elif tag == "pre":
-            self.code(element.text_content())
+            self.code(plain_text(element, self.meter, sep=""))
         elif tag == "code":
-            self.inline.append(f"`{element.text_content()}`")
+            self.inline.append(f"`{plain_text(element, self.meter, sep='')}`")
         elif tag == "br":
             self.inline.append(_BREAK)
         elif tag in ("ul", "ol"):
@@ -167,9 +168,9 @@ class _Renderer:
         self.depth -= 1
 
 
-def plain_text(element, meter: WorkMeter) -> str:
+def plain_text(element, meter: WorkMeter, sep: str = " ") -> str:
     """The text under ``element`` (its tail excluded) without scripts, styles and the like, read
-    without recursion (``etree.iterwalk``)."""
+    without recursion (``etree.iterwalk``), its pieces joined with ``sep``."""
     parts, skipping = [], 0
     for event, el in etree.iterwalk(element, events=("start", "end")):
         tag = el.tag.lower() if isinstance(el.tag, str) else None
@@ -184,10 +185,11 @@ def plain_text(element, meter: WorkMeter) -> str:
                 skipping -= 1
             if not skipping and el is not element and el.tail:
                 parts.append(el.tail)
-    return " ".join(parts)
+    return sep.join(parts)
 
 
 _PARSERS = threading.local()
+_DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)
 
 
 def _parser() -> lxml_html.HTMLParser:
@@ -207,10 +209,11 @@ def render_html(html: str, meter: WorkMeter | None = None) -> Rendered:
     meter = meter or unlimited()
     meter.spend(len(html))
     parser = _parser()
-    try:
-        root = lxml_html.fragment_fromstring(html, create_parent="div", parser=parser)
-    except etree.ParserError:  # only comments or processing instructions
-        return Rendered("", 0)
+    # lxml's fragment_fromstring appends "</body></html>", which an unclosed <script>, <textarea>
+    # or <pre><style> took for its own text; an open body, closed by the parser, has no such text.
+    # A fragment's own </body> or </html> goes: libxml2 drops what follows </html>.
+    root = lxml_html.document_fromstring("<html><body>" + _DOCUMENT_END.sub("", html), parser=parser)
+    root = root.find("body") if root.find("body") is not None else root
     fatal = [e for e in parser.error_log if e.level == etree.ErrorLevels.FATAL]
     if fatal:
         raise HtmlTooDeep(f"the HTML parser stopped: {fatal[0].message}")

@@ -102,7 +102,7 @@ REMOVED = "\ufdd0"
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]+)*$")
 _BEHAVIOUR_SWITCH = re.compile(r"__([^\W\d_]+(?:_[^\W\d_]+)*)__")
 _QUOTES = re.compile(r"'{2,}")
-_STRAY_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
+_STRAY_TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # what looks like a tag: the parser paired none of these
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _URL_PARAMETER = re.compile(r"url\s*=", re.I)
 _PARENTHETICAL = re.compile(r"(?<!\s)\s*+\([^()]*\)\s*$")

@@ -11,8 +11,9 @@ same text comes out when the openers that never close are escaped first, and the
   preprocessor does) that no later ``}}``/``]]`` closes become the entities ``&#123;``/``&#91;``,
   which the parser reads as text (the renderer turns entities back into characters, and the
   residue check removes lines still holding ``{{`` or ``[[``);
-* a tag whose ``</name>`` never follows, or whose ``>`` never comes before the next ``<``, is
-  removed (the renderer removed unpaired tags already); the raw-content tags the parser does not
+* a tag whose ``</name>`` never follows is removed (the renderer removed unpaired tags already),
+  and so is the ``<`` of a ``<name`` whose ``>`` never comes before the next ``<`` (kept as
+  ``&lt;``, a later ``>`` would make a tag of it in the text); the raw-content tags the parser does not
   look into (``nowiki``, ``pre``, ``math``...: mwparserfromhell's ``PARSER_BLACKLIST``) are skipped
   whole when they close; tags that may stand alone (``br``, ``li``...) are left as they are;
 * an external link's ``[`` with no ``]`` before the end of its line becomes ``&#91;`` (the URL
@@ -89,8 +90,8 @@ def _tags(text: str, constructs: list, edits: list) -> list[tuple[int, int]]:
         if m.start() < skip_to:
             continue
         name = m.group("name").lower()
-        if not m.group("end"):  # "<name ..." with no ">" before the next "<"
-            edits.append((m.start(), m.start() + 1, "&lt;"))
+        if not m.group("end"):  # "<name ..." with no ">" before the next "<": its "<" goes
+            edits.append((m.start(), m.start() + 1, ""))
         elif m.group("slash"):
             stack = stacks.get(name)
             if stack:
