@@ -241,9 +241,9 @@ def parse_page(wikitext: str) -> Wikicode:
     """The one parse of a page for its text. Comments, references and tables are cut out first,
     cheaply and the way MediaWiki's preprocessor finds them (it halves mwparserfromhell's time on
     reference-heavy pages), and markup that never closes is escaped
-    (:func:`llamacorpus.steps.clean.wikitext_balance.balance`: the parse stays linear); bold/italic quotes stay text for :func:`clean_text_node` to drop
-    (MediaWiki scopes them to a line, while mwparserfromhell lets an unclosed ``''`` swallow the
-    template around it)."""
+    (:func:`llamacorpus.steps.clean.wikitext_balance.balance`: the parse stays linear);
+    bold/italic quotes stay text for :func:`clean_text_node` to drop (MediaWiki scopes them to a
+    line, while mwparserfromhell lets an unclosed ``''`` swallow the template around it)."""
     return parse(balance(strip_tables(strip_comments_and_refs(wikitext.replace(REMOVED, "")))), skip_style_tags=True)
 
 
