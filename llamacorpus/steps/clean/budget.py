@@ -28,9 +28,9 @@ class CleanerBudget(Section):
 
     #: work units a document may use per character of its input (about one unit per character
     #: examined: the real papers, pages, posts and files of tests/fixtures use under 10)
-    per_char: float = 200.0
+    per_char: float = 50.0
     #: work units every document may use besides, however short it is
-    base: int = 2_000_000
+    base: int = 1_000_000
 
     def check(self):
         self.require(self.per_char > 0, "per_char", "must be > 0")

@@ -152,8 +152,8 @@ class _NeedMore(Exception):
     """The text ended inside a construct: the caller joins the text that follows and retries."""
 
 
-#: strings up to this long are scanned directly; longer ones get their groups matched once
-DIRECT_SCAN_CHARS = 256
+#: a group is looked for this far by scanning; past it, in the string's groups matched once
+DIRECT_SCAN_CHARS = 512
 _GROUP_TOKENS = re.compile(r"\\[\\{}\]]|[{}\]]")  # escaped ones (two characters) are skipped
 _OPEN, _CLOSE, _BRACKET = ord("{"), ord("}"), ord("]")
 
@@ -171,11 +171,10 @@ class _Groups:
     __slots__ = ("pos", "kinds", "match", "bracket", "opens")
 
     def __init__(self, s: str):
-        pos, kinds = array("q"), bytearray()
-        for m in _GROUP_TOKENS.finditer(s):
-            if m.end() - m.start() == 1:
-                pos.append(m.start())
-                kinds.append(ord(m.group()))
+        tokens = [(m.start(), m.group()) for m in _GROUP_TOKENS.finditer(s)]
+        tokens = [(start, t) for start, t in tokens if len(t) == 1]
+        pos = array("q", [start for start, _ in tokens])
+        kinds = bytearray(ord(t) for _, t in tokens)
         n = len(pos)
         match = array("q", [-1]) * n
         stack = []
@@ -202,14 +201,32 @@ def _groups(s: str) -> _Groups:
 
 
 def brace_end(s: str, p: int) -> int:
-    """``s[p]`` is ``{``: the index after its matching ``}``, or -1 when ``s`` ends first."""
-    if len(s) > DIRECT_SCAN_CHARS:
-        g = _groups(s)
-        k = bisect.bisect_left(g.pos, p)
-        if k < len(g.pos) and g.pos[k] == p and g.kinds[k] == _OPEN:
-            m = g.match[k]
-            return g.pos[m] + 1 if m >= 0 else -1
-    depth = 0  # a short string, or a brace the table does not know (an escaped one)
+    """``s[p]`` is ``{``: the index after its matching ``}``, or -1 when ``s`` ends first. Groups
+    that close within :data:`DIRECT_SCAN_CHARS` are found by scanning; others from the string's
+    :class:`_Groups`, built once."""
+    stop = min(len(s), p + DIRECT_SCAN_CHARS)
+    closable = s.find("}", p, stop) >= 0  # else it cannot close in the window: no token loop
+    depth = 0
+    for m in _BRACE_TOKENS.finditer(s, p, stop if closable else p):
+        t = m.group()
+        if t == "{":
+            depth += 1
+        elif t == "}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    if stop == len(s):
+        return -1
+    g = _groups(s)
+    k = bisect.bisect_left(g.pos, p)
+    if k < len(g.pos) and g.pos[k] == p and g.kinds[k] == _OPEN:
+        m = g.match[k]
+        return g.pos[m] + 1 if m >= 0 else -1
+    return _scan_brace_end(s, p)  # a brace the table does not know (an escaped one): scan
+
+
+def _scan_brace_end(s: str, p: int) -> int:
+    depth = 0
     for m in _BRACE_TOKENS.finditer(s, p):
         t = m.group()
         if t == "{":
@@ -224,11 +241,10 @@ def brace_end(s: str, p: int) -> int:
 def _bracket_end(s: str, p: int) -> int:
     """``s[p]`` is ``[``: the index after the ``]`` that closes it outside braces, or -1 (a ``}``
     closing a group around the ``[`` ends the search: an optional argument stays in its group)."""
-    if len(s) > DIRECT_SCAN_CHARS:
-        g = _groups(s)
-        return g.bracket[bisect.bisect_left(g.pos, p + 1)]
+    stop = min(len(s), p + 1 + DIRECT_SCAN_CHARS)
+    endable = s.find("]", p + 1, stop) >= 0 or s.find("}", p + 1, stop) >= 0  # else no token loop
     depth = 0
-    for m in _BRACKET_TOKENS.finditer(s, p + 1):
+    for m in _BRACKET_TOKENS.finditer(s, p + 1, stop if endable else p + 1):
         t = m.group()
         if t == "{":
             depth += 1
@@ -238,19 +254,23 @@ def _bracket_end(s: str, p: int) -> int:
                 return -1
         elif t == "]" and depth == 0:
             return m.end()
-    return -1
+    if stop == len(s):
+        return -1
+    g = _groups(s)
+    return g.bracket[bisect.bisect_left(g.pos, p + 1)]
 
 
 def _next_open(s: str, p: int) -> int:
     """The first unescaped ``{`` at or after ``s[p]``, or -1."""
-    if len(s) > DIRECT_SCAN_CHARS:
-        opens = _groups(s).opens
-        k = bisect.bisect_left(opens, p)
-        return opens[k] if k < len(opens) else -1
-    for m in _BRACE_TOKENS.finditer(s, p):
+    stop = min(len(s), p + DIRECT_SCAN_CHARS)
+    for m in _BRACE_TOKENS.finditer(s, p, stop):
         if m.group() == "{":
             return m.start()
-    return -1
+    if stop == len(s):
+        return -1
+    opens = _groups(s).opens
+    k = bisect.bisect_left(opens, p)
+    return opens[k] if k < len(opens) else -1
 
 
 def _skip_space(s: str, p: int, newlines: int = 1) -> int:
@@ -383,7 +403,7 @@ class MacroTable:
             return
         # a control word right before #n must stay one token when the argument starts with a letter
         body = _ARG_AFTER_WORD.sub(r"\1 ", macro.body) if macro.nargs else macro.body
-        self.macros[macro.name] = dataclasses.replace(macro, body=body)
+        self.macros[macro.name] = Macro(macro.name, macro.nargs, macro.default, body)
         self.unexpanded.pop(macro.name, None)
 
     def alias(self, name: str, target: str, target_is_cs: bool) -> None:
@@ -479,8 +499,10 @@ def parse_definition(s: str, p: int, table: MacroTable, final: bool = True) -> i
 _DEFINER_START = re.compile(r"\\(?:%s)(?![A-Za-z@])" % "|".join(sorted(DEFINERS, key=len, reverse=True)))
 
 
-def collect_definitions(text: str, table: MacroTable) -> None:
-    """Record every macro definition in ``text`` (a preamble) without expanding anything."""
+def collect_definitions(text: str, table: MacroTable, meter: WorkMeter | None = None) -> None:
+    """Record every macro definition in ``text`` (a preamble) without expanding anything; each
+    definition tried is charged to ``meter`` (:data:`DEFINITION_UNITS`)."""
+    meter = meter or unlimited()
     for kind, part in segments(text):
         if kind == "text":
             pos = 0
@@ -488,6 +510,7 @@ def collect_definitions(text: str, table: MacroTable) -> None:
                 m = _DEFINER_START.search(part, pos)
                 if m is None:
                     break
+                meter.spend(DEFINITION_UNITS)
                 end = parse_definition(part, m.start(), table, final=True)
                 pos = end if end is not None and end > m.start() else m.end()
 
@@ -504,6 +527,12 @@ class MacroLimits:
 GROWTH_SLACK = 100_000
 #: characters of the text below first joined to a macro call that needs its arguments from there
 JOIN_WINDOW = 64
+#: work units per token the expander reads (a control sequence, a definition, a macro call), on
+#: top of the characters of every chunk: a token costs a Python loop, a character a C scan
+TOKEN_UNITS = 10
+TOKENS_PER_CHARGE = 256
+#: work units per definition parsed (a definition costs tens of Python calls)
+DEFINITION_UNITS = 200
 
 
 class MacroExpansionError(Exception):
@@ -520,8 +549,9 @@ class _Expander:
     then ``\\vec x``), the call is joined with a window of the text below it, doubled on each
     retry: a call costs its own length, never the rest of the paper.
 
-    Every chunk is charged to the work meter as it is made (the body pushed, the window joined);
-    scans inside a chunk cost a bounded multiple of its length (:class:`_Groups`)."""
+    Every chunk is charged to the work meter as it is made (the body pushed, the window joined),
+    and every token read (:data:`TOKEN_UNITS`); scans inside a chunk cost a bounded multiple of
+    its length (:class:`_Groups`)."""
 
     def __init__(self, table: MacroTable, limits: MacroLimits, input_chars: int, meter: WorkMeter):
         self.table, self.limits, self.meter = table, limits, meter
@@ -534,7 +564,12 @@ class _Expander:
         after_word = False  # the last piece out ended with a control word
         self.meter.spend(len(text))
         stack = [[text, 0, 1]]
+        tokens = 0
         while stack:
+            tokens += 1
+            if tokens == TOKENS_PER_CHARGE:  # each token read costs a Python loop: charged in batches
+                self.meter.spend(TOKENS_PER_CHARGE * TOKEN_UNITS)
+                tokens = 0
             frame = stack[-1]
             s, i, depth = frame
             j = s.find("\\", i)
@@ -557,6 +592,7 @@ class _Expander:
             name = token[1:]
             try:
                 if name in DEFINERS:
+                    self.meter.spend(DEFINITION_UNITS)
                     end = parse_definition(s, j, self.table, final=len(stack) == 1)
                     if end is not None:
                         frame[1] = end
@@ -745,7 +781,7 @@ def clean_latex(text: str, limits: MacroLimits = MacroLimits(), meter: WorkMeter
         preamble = text[:start]
         meter.spend(len(preamble))
         table = MacroTable()
-        collect_definitions(preamble, table)
+        collect_definitions(preamble, table, meter)
         raw_title = find_title(preamble)
         title = None
         if raw_title is not None:
