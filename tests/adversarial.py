@@ -63,6 +63,13 @@ def _write_gzip_members(path: Path, members: list[bytes], cut_last: bool = False
     path.write_bytes(data)
 
 
+def _empty(path: Path, bad: list[Bad]) -> Path:
+    """A 0-byte input: error:empty_file."""
+    path.write_bytes(b"")
+    bad.append(Bad("error:empty_file", str(path)))
+    return path
+
+
 def _json_lines(path: Path) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
@@ -104,10 +111,7 @@ def c4(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial:
     bad.append(Bad("error:truncated_stream", f"{path}:"))
     files = [path]
     if "empty_file" in extras:
-        empty = folder / "c4-empty.json.gz"
-        empty.write_bytes(b"")
-        bad.append(Bad("error:empty_file", str(empty)))
-        files.append(empty)
+        files.append(_empty(folder / "c4-empty.json.gz", bad))
     return Adversarial("c4", {"inputs": ["c4/*.json.gz"], "min_chars": 0}, good, bad, files)
 
 
@@ -149,10 +153,7 @@ def github(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     files = [path]
     if "empty_file" in extras:
-        empty = folder / "github-empty.jsonl"
-        empty.write_bytes(b"")
-        bad.append(Bad("error:empty_file", str(empty)))
-        files.append(empty)
+        files.append(_empty(folder / "github-empty.jsonl", bad))
     return Adversarial("github", {"inputs": ["github/*.jsonl"]}, good, bad, files)
 
 
@@ -183,10 +184,7 @@ def books(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial:
         bad.append(Bad("dropped:binary", str(binary)))
         files.append(binary)
     if "empty_file" in extras:
-        empty = folder / "empty.txt"
-        empty.write_bytes(b"")
-        bad.append(Bad("error:empty_file", str(empty)))
-        files.append(empty)
+        files.append(_empty(folder / "empty.txt", bad))
     txt = any(f.suffix == ".txt" for f in files)
     section = {"inputs": ["books/*.jsonl"] + (["books/*.txt"] if txt else []), "near_dedup": {"enabled": False}}
     return Adversarial("books", section, good, bad, files)
@@ -225,10 +223,7 @@ def wikipedia(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial:
     bad = [Bad("error:truncated_bz2", str(path))]
     files = [path]
     if "empty_file" in extras:
-        empty = folder / "empty.xml"
-        empty.write_bytes(b"")
-        bad.append(Bad("error:empty_file", str(empty)))
-        files.append(empty)
+        files.append(_empty(folder / "empty.xml", bad))
     return Adversarial("wikipedia", {"inputs": ["wikipedia/*.xml*"], "languages": ["sv"]}, good, bad, files)
 
 
@@ -296,10 +291,7 @@ def arxiv(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial:
     good = {"arxiv/1202.3665", "arxiv/2101.00002", "arxiv/2101.00004"}
     files = [main, bomb, unclosed, zeros, paper]
     if "empty_file" in extras:
-        empty = folder / "2101.00005.tar.gz"
-        empty.write_bytes(b"")
-        bad.append(Bad("error:empty_file", str(empty)))
-        files.append(empty)
+        files.append(_empty(folder / "2101.00005.tar.gz", bad))
     section = {"inputs": ["arxiv/*.gz", "arxiv/dirs/*/"], "max_file_bytes": 400_000, "max_archive_bytes": 8 << 20}
     return Adversarial("arxiv", section, good, bad, files)
 
@@ -352,10 +344,7 @@ def stackexchange(root: Path, extras: frozenset[str] = frozenset()) -> Adversari
     good = {f"stackexchange/{site}/1", f"stackexchange/{site}/2", f"stackexchange/{site}/902"}
     files = [path]
     if "empty_file" in extras:
-        empty = folder / "empty.stackexchange.com-Posts.xml"
-        empty.write_bytes(b"")
-        bad.append(Bad("error:empty_file", str(empty)))
-        files.append(empty)
+        files.append(_empty(folder / "empty.stackexchange.com-Posts.xml", bad))
     return Adversarial("stackexchange", {"inputs": ["stackexchange/*-Posts.xml"], "top_sites": 0}, good, bad, files)
 
 
@@ -430,10 +419,7 @@ def commoncrawl(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial
         counters["read/charset_redetected"] = 1
     files = [path]
     if "empty_file" in extras:
-        empty = folder / "CC-empty.warc.gz"
-        empty.write_bytes(b"")
-        bad.append(Bad("error:empty_file", str(empty)))
-        files.append(empty)
+        files.append(_empty(folder / "CC-empty.warc.gz", bad))
     section = {"inputs": ["commoncrawl/*.warc.gz"], "languages": ["en", "ru"], "language_threshold": 0.3,
                "min_chars": 0, "line_dedup": "off", "perplexity": {"enabled": False},
                "classifier": {"enabled": False}}

@@ -49,6 +49,7 @@ an ``error:macro_expansion_limit`` with its id instead of hanging.
 from __future__ import annotations
 
 import bisect
+import contextvars
 import dataclasses
 import functools
 import re
@@ -154,8 +155,20 @@ class _NeedMore(Exception):
 
 #: a group is looked for this far by scanning; past it, in the string's groups matched once
 DIRECT_SCAN_CHARS = 512
+#: characters a C-level find (str.find) looks at per work unit
+FIND_CHARS_PER_UNIT = 16
 _GROUP_TOKENS = re.compile(r"\\[\\{}\]]|[{}\]]")  # escaped ones (two characters) are skipped
 _OPEN, _CLOSE, _BRACKET = ord("{"), ord("}"), ord("]")
+
+
+def _charge(units: int) -> None:
+    """Charge scanning work to the meter of the paper being cleaned (set by :func:`clean_latex`)."""
+    meter = _METER.get()
+    if meter is not None:
+        meter.spend(units)
+
+
+_METER: contextvars.ContextVar[WorkMeter | None] = contextvars.ContextVar("latex_work_meter", default=None)
 
 
 class _Groups:
@@ -173,6 +186,7 @@ class _Groups:
     def __init__(self, s: str):
         tokens = [(m.start(), m.group()) for m in _GROUP_TOKENS.finditer(s)]
         tokens = [(start, t) for start, t in tokens if len(t) == 1]
+        _charge(len(s) + TOKEN_UNITS * len(tokens))
         pos = array("q", [start for start, _ in tokens])
         kinds = bytearray(ord(t) for _, t in tokens)
         n = len(pos)
@@ -203,18 +217,13 @@ def _groups(s: str) -> _Groups:
 def brace_end(s: str, p: int) -> int:
     """``s[p]`` is ``{``: the index after its matching ``}``, or -1 when ``s`` ends first. Groups
     that close within :data:`DIRECT_SCAN_CHARS` are found by scanning; others from the string's
-    :class:`_Groups`, built once."""
+    :class:`_Groups`, built once. What is scanned is charged (:func:`_charge`)."""
     stop = min(len(s), p + DIRECT_SCAN_CHARS)
-    closable = s.find("}", p, stop) >= 0  # else it cannot close in the window: no token loop
-    depth = 0
-    for m in _BRACE_TOKENS.finditer(s, p, stop if closable else p):
-        t = m.group()
-        if t == "{":
-            depth += 1
-        elif t == "}":
-            depth -= 1
-            if depth == 0:
-                return m.end()
+    _charge((stop - p) // FIND_CHARS_PER_UNIT)
+    if s.find("}", p, stop) >= 0:  # else it cannot close in the window: no token loop
+        end = _scan_brace_end(s, p, stop)
+        if end >= 0:
+            return end
     if stop == len(s):
         return -1
     g = _groups(s)
@@ -222,19 +231,21 @@ def brace_end(s: str, p: int) -> int:
     if k < len(g.pos) and g.pos[k] == p and g.kinds[k] == _OPEN:
         m = g.match[k]
         return g.pos[m] + 1 if m >= 0 else -1
-    return _scan_brace_end(s, p)  # a brace the table does not know (an escaped one): scan
+    return _scan_brace_end(s, p, len(s))  # a brace the table does not know (an escaped one): scan
 
 
-def _scan_brace_end(s: str, p: int) -> int:
+def _scan_brace_end(s: str, p: int, stop: int) -> int:
     depth = 0
-    for m in _BRACE_TOKENS.finditer(s, p):
+    for m in _BRACE_TOKENS.finditer(s, p, stop):
         t = m.group()
         if t == "{":
             depth += 1
         elif t == "}":
             depth -= 1
             if depth == 0:
+                _charge(m.end() - p)
                 return m.end()
+    _charge(stop - p)
     return -1
 
 
@@ -242,6 +253,7 @@ def _bracket_end(s: str, p: int) -> int:
     """``s[p]`` is ``[``: the index after the ``]`` that closes it outside braces, or -1 (a ``}``
     closing a group around the ``[`` ends the search: an optional argument stays in its group)."""
     stop = min(len(s), p + 1 + DIRECT_SCAN_CHARS)
+    _charge((stop - p) // FIND_CHARS_PER_UNIT)
     endable = s.find("]", p + 1, stop) >= 0 or s.find("}", p + 1, stop) >= 0  # else no token loop
     depth = 0
     for m in _BRACKET_TOKENS.finditer(s, p + 1, stop if endable else p + 1):
@@ -251,9 +263,13 @@ def _bracket_end(s: str, p: int) -> int:
         elif t == "}":
             depth -= 1
             if depth < 0:
+                _charge(m.end() - p)
                 return -1
         elif t == "]" and depth == 0:
+            _charge(m.end() - p)
             return m.end()
+    if endable:
+        _charge(stop - p)
     if stop == len(s):
         return -1
     g = _groups(s)
@@ -265,7 +281,9 @@ def _next_open(s: str, p: int) -> int:
     stop = min(len(s), p + DIRECT_SCAN_CHARS)
     for m in _BRACE_TOKENS.finditer(s, p, stop):
         if m.group() == "{":
+            _charge(m.end() - p)
             return m.start()
+    _charge(stop - p)
     if stop == len(s):
         return -1
     opens = _groups(s).opens
@@ -682,10 +700,13 @@ def expand_macros(text: str, table: MacroTable, limits: MacroLimits = MacroLimit
     """``text`` with user macros expanded (verbatim parts untouched) and the definitions in it
     removed; returns ``(text, number of expansions)``. Raises :class:`MacroExpansionError`, and
     :class:`CleanerBudgetExceeded` when ``meter`` runs out."""
-    expander = _Expander(table, limits, len(text), meter or unlimited())
-    out = []
-    for kind, part in segments(text):
-        out.append(part if kind != "text" else expander.expand(part))
+    meter = meter or _METER.get() or unlimited()
+    expander = _Expander(table, limits, len(text), meter)
+    scanning = _METER.set(meter)
+    try:
+        out = [part if kind != "text" else expander.expand(part) for kind, part in segments(text)]
+    finally:
+        _METER.reset(scanning)
     return "".join(out), expander.expansions
 
 
@@ -772,6 +793,7 @@ def clean_latex(text: str, limits: MacroLimits = MacroLimits(), meter: WorkMeter
     and :class:`CleanerBudgetExceeded` when ``meter`` runs out."""
     meter = meter or unlimited()
     meter.spend(len(text))
+    scanning = _METER.set(meter)
     try:
         text = strip_comments(text)
         span = body_span(text)
@@ -793,6 +815,7 @@ def clean_latex(text: str, limits: MacroLimits = MacroLimits(), meter: WorkMeter
         meter.spend(len(body))
         return CleanedPaper(tidy(body), title, table.defined, expanded, dict(sorted(table.unexpanded.items())))
     finally:
+        _METER.reset(scanning)
         _groups.cache_clear()  # the tables of this paper's text are not needed again
 
 

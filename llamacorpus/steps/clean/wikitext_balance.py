@@ -16,8 +16,8 @@ same text comes out when the openers that never close are escaped first, and the
   ``&lt;``, a later ``>`` would make a tag of it in the text); the raw-content tags the parser does not
   look into (``nowiki``, ``pre``, ``math``...: mwparserfromhell's ``PARSER_BLACKLIST``) are skipped
   whole when they close; tags that may stand alone (``br``, ``li``...) are left as they are;
-* an external link's ``[`` with no ``]`` before the end of its line becomes ``&#91;`` (the URL
-  stays a bare link);
+* an external link's ``[`` with no ``]`` before the end of its line goes (the URL stays, a bare
+  link, as the page shows it);
 * openers nested deeper than :data:`MAX_NESTING` are escaped with their closers (the tokenizer
   gives up at depth 100 and backtracks there too);
 * tables: :func:`llamacorpus.steps.clean.wikitext.strip_tables` removes the closed ones; the
@@ -115,7 +115,7 @@ def _tags(text: str, constructs: list, edits: list) -> list[tuple[int, int]]:
 
 
 def _brackets(text: str, raw_spans: list[tuple[int, int]], constructs: list, edits: list) -> None:
-    """Pair ``{{ }}`` and ``[[ ]]`` (two by two along runs); escape external links' ``[`` whose
+    """Pair ``{{ }}`` and ``[[ ]]`` (two by two along runs); remove external links' ``[`` whose
     line has no ``]`` after them."""
     stacks: dict[str, list[_Construct]] = {"{": [], "[": []}
     raw = iter(raw_spans)
@@ -135,7 +135,7 @@ def _brackets(text: str, raw_spans: list[tuple[int, int]], constructs: list, edi
                 ext_unclosed = False
             if ext_unclosed or text.find("]", m.end(), line_end) < 0:
                 ext_unclosed = True
-                edits.append((m.start(), m.end(), "&#91;"))
+                edits.append((m.start(), m.end(), ""))
             continue
         pair = m.group()[:2]
         stack = stacks[pair[0]] if pair in ("{{", "[[") else stacks["{" if pair == "}}" else "["]

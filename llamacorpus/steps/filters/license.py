@@ -34,8 +34,8 @@ _SPDX_TOKEN = re.compile(r"\(|\)|\bOR\b|\bAND\b|\bWITH\b|[A-Za-z0-9.+-]+", re.I)
 #: short names in a header's prose, by family (the first pattern of a family that matches names it)
 _SHORT_NAMES = (
     ((r"\b(?:GNU\s+)?AGPL\b|GNU Affero", "AGPL-3.0"),),
-    ((r"\bLGPL\s*-?\s*v?\s*2(?:\.\d)?\b", "LGPL-2.1"), (r"\bLGPL\b|GNU Lesser General Public", "LGPL-3.0")),
-    ((r"\bGPL\s*-?\s*v?\s*2(?:\.0)?\b", "GPL-2.0"), (r"\bGPL\b|GNU General Public License", "GPL-3.0")),
+    ((r"\bLGPL\s*-?\s*(?:v|version)?\s*2(?:\.\d)?\b", "LGPL-2.1"), (r"\bLGPL\b|GNU Lesser General Public", "LGPL-3.0")),
+    ((r"\bGPL\s*-?\s*(?:v|version)?\s*2(?:\.0)?\b", "GPL-2.0"), (r"\bGPL\b|GNU General Public License", "GPL-3.0")),
     ((r"\bMPL\b|Mozilla Public License", "MPL-2.0"),),
     ((r"\bEPL\b|Eclipse Public License", "EPL-2.0"),),
     ((r"\bCDDL\b|Common Development and Distribution License", "CDDL-1.0"),),
@@ -66,21 +66,20 @@ def _spdx_expression_ok(expression: str, allowed: set[str]) -> bool:
             pos += 2
         return _allowed(name, allowed)
 
-    def conjunction() -> bool:
+    def chain(operand, operator: str, combine) -> bool:
+        """``operand (operator operand)*``, folded with ``combine``."""
         nonlocal pos
-        value = licence()
-        while pos < len(tokens) and tokens[pos].upper() == "AND":
+        value = operand()
+        while pos < len(tokens) and tokens[pos].upper() == operator:
             pos += 1
-            value = licence() and value
+            value = combine(operand(), value)
         return value
 
+    def conjunction() -> bool:
+        return chain(licence, "AND", lambda a, b: a and b)
+
     def disjunction() -> bool:
-        nonlocal pos
-        value = conjunction()
-        while pos < len(tokens) and tokens[pos].upper() == "OR":
-            pos += 1
-            value = conjunction() or value
-        return value
+        return chain(conjunction, "OR", lambda a, b: a or b)
 
     return disjunction()
 
