@@ -114,7 +114,7 @@ def outcome(out) -> str:
         return f"error:{out.kind}"
     if isinstance(out, Drop):
         return f"dropped:{out.reason}"
-    return "kept"
+    return "kept" if out["text"].strip() else "kept, text empty"
 
 
 def run_once(cleaner: str, doc: dict) -> tuple[float, str]:
