@@ -49,9 +49,9 @@ an ``error:macro_expansion_limit`` with its id instead of hanging.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import contextvars
 import dataclasses
-import functools
 import re
 from array import array
 from typing import Iterator
@@ -161,14 +161,42 @@ _GROUP_TOKENS = re.compile(r"\\[\\{}\]]|[{}\]]")  # escaped ones (two characters
 _OPEN, _CLOSE, _BRACKET = ord("{"), ord("}"), ord("]")
 
 
+class _Scan:
+    """The paper being cleaned, for the scanning functions: its work meter and the group tables
+    of its strings (per paper and per thread, so that neither the work counted nor the tables
+    depend on other papers cleaned at the same time)."""
+
+    __slots__ = ("meter", "tables")
+
+    def __init__(self, meter: WorkMeter):
+        self.meter, self.tables = meter, {}
+
+
+_PAPER: contextvars.ContextVar[_Scan | None] = contextvars.ContextVar("latex_scan", default=None)
+#: group tables a paper keeps (its text, and the longest chunks being expanded)
+KEPT_TABLES = 8
+
+
 def _charge(units: int) -> None:
-    """Charge scanning work to the meter of the paper being cleaned (set by :func:`clean_latex`)."""
-    meter = _METER.get()
-    if meter is not None:
-        meter.spend(units)
+    """Charge scanning work to the meter of the paper being cleaned (:func:`_scanning`)."""
+    scan = _PAPER.get()
+    if scan is not None:
+        scan.meter.spend(units)
 
 
-_METER: contextvars.ContextVar[WorkMeter | None] = contextvars.ContextVar("latex_work_meter", default=None)
+@contextlib.contextmanager
+def _scanning(meter: WorkMeter):
+    """Scans inside the block charge ``meter`` and share the paper's tables (a block inside
+    another with the same meter keeps the outer one's)."""
+    outer = _PAPER.get()
+    if outer is not None and outer.meter is meter:
+        yield
+        return
+    token = _PAPER.set(_Scan(meter))
+    try:
+        yield
+    finally:
+        _PAPER.reset(token)
 
 
 class _Groups:
@@ -209,9 +237,19 @@ class _Groups:
         self.opens = array("q", (pos[k] for k in range(n) if kinds[k] == _OPEN))
 
 
-@functools.lru_cache(maxsize=4)
 def _groups(s: str) -> _Groups:
-    return _Groups(s)
+    """The group table of ``s``, built once per paper (outside one, every time)."""
+    scan = _PAPER.get()
+    if scan is None:
+        return _Groups(s)
+    kept = scan.tables.get(id(s))
+    if kept is not None and kept[0] is s:
+        return kept[1]
+    groups = _Groups(s)
+    if len(scan.tables) >= KEPT_TABLES:
+        scan.tables.pop(next(iter(scan.tables)))
+    scan.tables[id(s)] = (s, groups)
+    return groups
 
 
 def brace_end(s: str, p: int) -> int:
@@ -520,17 +558,18 @@ _DEFINER_START = re.compile(r"\\(?:%s)(?![A-Za-z@])" % "|".join(sorted(DEFINERS,
 def collect_definitions(text: str, table: MacroTable, meter: WorkMeter | None = None) -> None:
     """Record every macro definition in ``text`` (a preamble) without expanding anything; each
     definition tried is charged to ``meter`` (:data:`DEFINITION_UNITS`)."""
-    meter = meter or unlimited()
-    for kind, part in segments(text):
-        if kind == "text":
-            pos = 0
-            while True:
-                m = _DEFINER_START.search(part, pos)
-                if m is None:
-                    break
-                meter.spend(DEFINITION_UNITS)
-                end = parse_definition(part, m.start(), table, final=True)
-                pos = end if end is not None and end > m.start() else m.end()
+    meter = meter or (_PAPER.get().meter if _PAPER.get() else unlimited())
+    with _scanning(meter):
+        for kind, part in segments(text):
+            if kind == "text":
+                pos = 0
+                while True:
+                    m = _DEFINER_START.search(part, pos)
+                    if m is None:
+                        break
+                    meter.spend(DEFINITION_UNITS)
+                    end = parse_definition(part, m.start(), table, final=True)
+                    pos = end if end is not None and end > m.start() else m.end()
 
 
 # ---------------------------------------------------------------------------- expansion
@@ -700,13 +739,10 @@ def expand_macros(text: str, table: MacroTable, limits: MacroLimits = MacroLimit
     """``text`` with user macros expanded (verbatim parts untouched) and the definitions in it
     removed; returns ``(text, number of expansions)``. Raises :class:`MacroExpansionError`, and
     :class:`CleanerBudgetExceeded` when ``meter`` runs out."""
-    meter = meter or _METER.get() or unlimited()
+    meter = meter or (_PAPER.get().meter if _PAPER.get() else unlimited())
     expander = _Expander(table, limits, len(text), meter)
-    scanning = _METER.set(meter)
-    try:
+    with _scanning(meter):
         out = [part if kind != "text" else expander.expand(part) for kind, part in segments(text)]
-    finally:
-        _METER.reset(scanning)
     return "".join(out), expander.expansions
 
 
@@ -793,8 +829,7 @@ def clean_latex(text: str, limits: MacroLimits = MacroLimits(), meter: WorkMeter
     and :class:`CleanerBudgetExceeded` when ``meter`` runs out."""
     meter = meter or unlimited()
     meter.spend(len(text))
-    scanning = _METER.set(meter)
-    try:
+    with _scanning(meter):
         text = strip_comments(text)
         span = body_span(text)
         if span is None:
@@ -814,9 +849,6 @@ def clean_latex(text: str, limits: MacroLimits = MacroLimits(), meter: WorkMeter
         body, expanded = expand_macros(body, table, limits, meter)
         meter.spend(len(body))
         return CleanedPaper(tidy(body), title, table.defined, expanded, dict(sorted(table.unexpanded.items())))
-    finally:
-        _METER.reset(scanning)
-        _groups.cache_clear()  # the tables of this paper's text are not needed again
 
 
 class LatexCleaner(Mapper):
