@@ -375,3 +375,22 @@ def test_the_budget_section_checks_its_values():
     assert build(CleanerBudget, {"per_char": 50, "base": 10}).meter(100).limit == 5010
     with pytest.raises(ConfigError, match="per_char"):
         build(CleanerBudget, {"per_char": 0})
+
+
+@FUZZ
+@given(st.data())
+def test_arxiv_gzipped_single_files(data):
+    """arXiv's <id>.gz holding one .tex (or a tar): real TeX, mutated, gzipped, maybe cut or past
+    max_file_bytes; the reader yields only documents, drops and counted errors."""
+    paper = data.draw(mutated(list(real_papers()), LATEX_TOKENS)).encode("utf-8", "surrogatepass")
+    raw = gzip.compress(paper, mtime=0)
+    cut = data.draw(st.one_of(st.none(), st.integers(0, len(raw))))
+    raw = raw if cut is None else raw[:cut]
+    cfg = ArxivConfig(max_file_bytes=data.draw(st.sampled_from([10_000, 10_000_000])))
+    name = "2101.00005.gz"
+    items = list(read_paper("2101.00005", name, archive_members(io.BytesIO(raw), name, name, cfg), cfg))
+    assert all(isinstance(i, (dict, Drop, BadInput)) for i in items)
+    kinds = {i.kind for i in items if isinstance(i, BadInput)}
+    assert kinds <= {"corrupt_archive", "oversize_member"}
+    if cut is None and len(paper) > cfg.max_file_bytes:
+        assert "oversize_member" in kinds and not any(isinstance(i, dict) for i in items)
