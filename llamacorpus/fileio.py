@@ -65,6 +65,45 @@ def match_paths(pattern: str) -> list[str]:
     return [f.path for f in match(pattern)]
 
 
+class TreeEntry(NamedTuple):
+    path: str  # as listed under the directory (a link's own path)
+    size: int  # bytes (of a link's target)
+    escapes: bool  # a symlink whose target lies outside the directory: never read, never listed into
+
+
+def list_tree(directory: str) -> list[TreeEntry]:
+    """The files under ``directory``, sorted, never following a link out of it. Locally the tree is
+    walked without following symlinked directories; a symlink (to a file or a directory) whose
+    target resolves outside ``directory`` is listed once with ``escapes`` set, its target not
+    read; a symlinked directory inside is not descended (its files are listed where they are).
+    Remote trees (gs://) have no links: Beam's match."""
+    directory = directory.rstrip("/")
+    if has_scheme(directory):
+        return [TreeEntry(f.path, f.size, False) for f in match(directory + "/**")]
+    real_root = os.path.realpath(directory)
+    entries = []
+    for root, dirs, files in os.walk(directory):
+        for name in list(dirs):
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                dirs.remove(name)
+                if not _inside(os.path.realpath(path), real_root):
+                    entries.append(TreeEntry(path, 0, True))
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if not _inside(target, real_root) or not os.path.isfile(target):
+                    entries.append(TreeEntry(path, 0, True))
+                    continue
+            entries.append(TreeEntry(path, os.path.getsize(path), False))
+    return sorted(entries)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def expand_inputs(patterns: Sequence[str], root: str = "", what: str = "input") -> list[str]:
     """Expand globs (relative ones against ``root``) into a sorted list of files.
 

@@ -2,8 +2,10 @@
 tars), main file and inputs, the cleaning acceptance lines, bad input, and the Beam branch."""
 import gzip
 import io
+import os
 import re
 import tarfile
+import zlib
 
 import pytest
 
@@ -307,3 +309,111 @@ def test_pipeline_counts_every_bad_case_with_its_reason(tmp_path):
     [loop] = [e for e in run.errors if e["kind"] == "macro_expansion_limit"]
     assert loop["doc_id"] == "arxiv/2101.00001" and loop["location"] == str(inputs / "2101.00001.gz")
     assert [s["step"] for s in run.stats["steps"]] == ["read", "latex_clean", "min_chars"]
+
+
+# ---------------------------------------------------------------------------- links, devices, zero bombs
+
+def test_links_and_devices_in_an_archive_are_counted_by_kind(tmp_path):
+    with tarfile.open(tmp_path / "links.tar", "w") as tar:
+        tar.add(ARXIV / "arxiv-1202.3665-emcee" / "ms.tex", arcname="ms.tex")
+        for name, kind, link in (("evil.tex", tarfile.SYMTYPE, "/etc/passwd"), ("copy.tex", tarfile.LNKTYPE, "ms.tex"),
+                                 ("tty.tex", tarfile.CHRTYPE, ""), ("pipe.tex", tarfile.FIFOTYPE, ""),
+                                 ("sub", tarfile.DIRTYPE, "")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, link
+            tar.addfile(info)
+    gz = tmp_path / "1202.3665v1.tar.gz"
+    gz.write_bytes(gzip.compress((tmp_path / "links.tar").read_bytes()))
+    items = list(SOURCE.read(CFG, str(gz)))
+    drops = [(i.reason, i.location) for i in items if isinstance(i, Drop)]
+    assert drops == [("symlink_member", f"{gz}!evil.tex"), ("hardlink_member", f"{gz}!copy.tex"),
+                     ("device_member", f"{gz}!tty.tex"), ("device_member", f"{gz}!pipe.tex")]
+    [doc] = [i for i in items if isinstance(i, dict)]
+    assert doc["meta"]["files"] == 1 and doc["text"] == read_paper("arxiv-1202.3665-emcee")["text"]
+
+
+class CountingReader:
+    """A file whose reads are counted: what the reader took from the archive."""
+
+    def __init__(self, f):
+        self.f, self.taken = f, 0
+
+    def read(self, size=-1):
+        data = self.f.read(size)
+        self.taken += len(data)
+        return data
+
+
+def zero_bomb(path, size: int) -> None:
+    """A .tar.gz whose one member is ``size`` zero bytes, written in chunks (never in memory)."""
+    info = tarfile.TarInfo("zeros.tex")
+    info.size = size
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    chunk = bytes(16 << 20)
+    with open(path, "wb") as f:
+        f.write(compressor.compress(info.tobuf()))
+        for _ in range(size // len(chunk)):
+            f.write(compressor.compress(chunk))
+        f.write(compressor.compress(bytes(2 * tarfile.BLOCKSIZE)))
+        f.write(compressor.flush())
+
+
+def test_a_gibibyte_of_zeros_in_a_small_archive_is_never_decompressed(tmp_path):
+    """The member's header says 1 GiB, past max_archive_bytes: reading stops before it, so only
+    the first block of the archive is read (the whole archive was decompressed before: 52 s)."""
+    path = tmp_path / "2101.00009.tar.gz"
+    zero_bomb(path, 1 << 30)
+    size = path.stat().st_size
+    assert size < 8 << 20  # zlib level 1: about 4.5 MB (level 9 makes the 1 MB of issue 14, slower)
+    with open(path, "rb") as f:
+        counting = CountingReader(f)
+        items = list(read_paper_members(path, counting))
+    assert [(type(i).__name__, getattr(i, "kind", getattr(i, "reason", ""))) for i in items] == [
+        ("BadInput", "oversize_archive"), ("Drop", "no_tex_files")]
+    assert items[0].location == f"{path}!zeros.tex" and "max_archive_bytes" in items[0].message
+    assert counting.taken <= 64 * 1024 < size // 10
+
+
+def read_paper_members(path, raw, cfg=CFG):
+    from llamacorpus.sources.arxiv import archive_members, read_paper as read_members
+
+    return read_members(path.name.split(".tar")[0], str(path), archive_members(raw, path.name, str(path), cfg), cfg)
+
+
+def test_members_skipped_within_max_archive_bytes_do_not_stop_the_archive(tmp_path):
+    """A figure and an oversize TeX file before the paper's own files are passed over, their bytes
+    counted towards max_archive_bytes; past it, reading stops at the member that would cross it."""
+    emcee = (ARXIV / "arxiv-1202.3665-emcee" / "ms.tex").read_bytes()
+    path = tmp_path / "1202.3665.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in (("fig.png", bytes(300_000)), ("big.tex", b"%" * 200_000), ("ms.tex", emcee)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    cfg = ArxivConfig(max_file_bytes=100_000, max_archive_bytes=600_000)
+    items = list(SOURCE.read(cfg, str(path)))
+    assert [i.kind for i in items if isinstance(i, BadInput)] == ["oversize_member"]
+    assert [i["id"] for i in items if isinstance(i, dict)] == ["arxiv/1202.3665"]
+    items = list(SOURCE.read(ArxivConfig(max_file_bytes=100_000, max_archive_bytes=520_000), str(path)))
+    assert [(i.kind, i.location) for i in items if isinstance(i, BadInput)] == [
+        ("oversize_member", f"{path}!big.tex"), ("oversize_archive", f"{path}!ms.tex")]
+    assert [i.reason for i in items if isinstance(i, Drop)] == ["no_tex_files"]
+
+
+def test_a_paper_directory_never_reads_through_a_symlink_out_of_it(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.tex").write_text("\\documentclass{article}\\begin{document}\\section{S}SECRET OUTSIDE")
+    paper = tmp_path / "in" / "1202.3665"
+    (paper / "sub").mkdir(parents=True)
+    (paper / "ms.tex").write_bytes((ARXIV / "arxiv-1202.3665-emcee" / "ms.tex").read_bytes())
+    os.symlink(outside / "secret.tex", paper / "appendix.tex")  # a file out of the folder
+    os.symlink("../../../outside/secret.tex", paper / "sub" / "up.tex")  # .. out of it
+    os.symlink(outside, paper / "figures")  # a directory out of it
+    os.symlink("ms.tex", paper / "copy.tex")  # a link inside stays readable
+    items = list(SOURCE.read(CFG, f"{paper}/"))
+    unsafe = sorted((i.kind, i.location) for i in items if isinstance(i, BadInput))
+    assert unsafe == [("unsafe_path", str(paper / name)) for name in ("appendix.tex", "figures", "sub/up.tex")]
+    [doc] = [i for i in items if isinstance(i, dict)]
+    assert "SECRET OUTSIDE" not in doc["text"] and doc["meta"]["files"] == 2
+    assert doc["meta"]["main_file"] == "copy.tex" or doc["meta"]["main_file"] == "ms.tex"

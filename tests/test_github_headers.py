@@ -107,3 +107,64 @@ def test_mapper_records_what_it_removed():
     assert doc["text"] == text  # the input is not mutated
     plain = make_document("github", "x/y/z.py", "x = 1\n", language="Python")
     assert StripLicenseHeader().map(plain) is plain
+
+
+# ---------------------------------------------------------------------------- a file's own licence
+
+from llamacorpus.steps import run_steps  # noqa: E402
+from llamacorpus.steps.filters.license import LicenseFilter, header_license  # noqa: E402
+from llamacorpus.steps.clean.license_header import license_header  # noqa: E402
+
+PERMISSIVE = ["MIT", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause"]
+GPL_FILE = ("marcusklang/wikiforia", "src/main/java/se/lth/cs/nlp/pipeline/Sink.java")
+LGPL_FILE = ("RaRe-Technologies/gensim", "gensim/corpora/dictionary.py")
+
+
+def vendored(repo_path, into="facebookresearch/cc_net", license="MIT", language="Java"):
+    """A real file of the fixture, as if it were vendored into an MIT repository."""
+    return make_document("github", f"{into}/vendor/{repo_path[1].rsplit('/', 1)[-1]}", real(*repo_path),
+                         repo_name=into, license=license, language=language)
+
+
+def test_a_gpl_file_in_an_mit_repository_is_dropped_as_file_license():
+    """wikiforia's real GPL-3.0 notice ("This program is free software: ... GNU General Public
+    License ... version 3 ..."), in a file of an MIT repository: dropped, not kept as MIT with
+    the notice stripped."""
+    header = license_header(real(*GPL_FILE), "Java")
+    assert "GNU General Public License" in header and header_license(header) == "GPL-3.0"
+    report = run_steps([LicenseFilter(PERMISSIVE), StripLicenseHeader()], [vendored(GPL_FILE)])
+    assert report.kept == [] and report.counts["license"] == {"in": 1, "dropped:file_license=gpl-3.0": 1}
+    [(step, drop)] = report.dropped
+    assert drop.doc["meta"]["file_license"] == "GPL-3.0" and drop.doc["meta"]["license"] == "MIT"
+
+
+def test_short_licence_names_and_spdx_identifiers_in_headers():
+    lgpl = vendored(LGPL_FILE, language="Python")  # "# Licensed under the GNU LGPL v2.1 - http://..."
+    assert header_license(license_header(lgpl["text"], "Python")) == "LGPL-2.1"
+    spdx = "// SPDX-License-Identifier: GPL-2.0-only\nint x;\n"
+    dual = "/* Dual licensed under the MIT or GPL Version 2 licenses. */\nvar x;\n"
+    expression = "// SPDX-License-Identifier: (MIT OR Apache-2.0) AND BSD-3-Clause\nint y;\n"
+    gpl_with = "# SPDX-License-Identifier: GPL-2.0-or-later WITH Classpath-exception-2.0\nx = 1\n"
+    docs = [lgpl] + [make_document("github", f"acme/x/f{i}", text, license="MIT", language=language)
+                     for i, (text, language) in enumerate([(spdx, "C"), (dual, "JavaScript"), (expression, "C"),
+                                                           (gpl_with, "Python")])]
+    report = run_steps([LicenseFilter(PERMISSIVE)], docs)
+    assert [d["id"] for d in report.kept] == ["github/acme/x/f1", "github/acme/x/f2"]
+    assert sorted(d.reason for _, d in report.dropped) == ["file_license=gpl-2.0-only", "file_license=gpl-2.0-or-later",
+                                                           "file_license=lgpl-2.1"]
+    assert report.kept[0]["meta"]["file_license"] == "GPL-2.0 OR MIT"  # dual: either may be chosen
+
+
+def test_files_whose_header_names_no_licence_keep_the_repository_licence():
+    """cc_net's own MIT header, and headers that name nobody's licence, are kept under the
+    repository's licence; without file headers checked, the repository decides alone."""
+    own = make_document("github", "facebookresearch/cc_net/cc_net/dedup.py", real("facebookresearch/cc_net", "cc_net/dedup.py"),
+                        license="MIT", language="Python")
+    plain = make_document("github", "acme/x/a.py", "# Copyright 2020 ACME\nx = 1\n", license="MIT", language="Python")
+    report = run_steps([LicenseFilter(PERMISSIVE)], [own, plain])
+    assert len(report.kept) == 2 and report.kept[0]["meta"]["file_license"] == "MIT"
+    assert "file_license" not in report.kept[1]["meta"]
+    assert run_steps([LicenseFilter(PERMISSIVE, file_headers=False)], [vendored(GPL_FILE)]).kept
+    # the repository's licence still comes first
+    gpl_repo = make_document("github", "a/b/c.py", "x = 1\n", license="GPL-3.0", language="Python")
+    assert run_steps([LicenseFilter(PERMISSIVE)], [gpl_repo]).counts["license"]["dropped:license=gpl-3.0"] == 1

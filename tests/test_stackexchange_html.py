@@ -59,3 +59,34 @@ def test_no_tag_or_entity_survives_in_any_real_post():
             assert not ENTITY.search(text), (site, post_id, ENTITY.search(text).group())
             count += bool(body)
     assert count == 2908  # every row with a body: questions, answers, tag wikis
+
+
+# ---------------------------------------------------------------------------- bounded: deep nesting
+
+from llamacorpus.document import make_document  # noqa: E402
+from llamacorpus.steps.clean.html_text import MAX_RENDER_DEPTH, HtmlToText, render_html  # noqa: E402
+
+
+def test_html_nested_past_the_render_depth_keeps_its_text_and_is_counted():
+    """300 nested divs gave empty text silently (libxml2 stops at 256); now the text is there,
+    the deep subtree rendered as plain text and counted in meta."""
+    body = "<div>" * 300 + "deep <b>words</b><script>no</script>" + "</div>" * 300 + "<p>after</p>"
+    out = HtmlToText().map(make_document("stackexchange", "beer/1", body, location="Posts.xml:7"))
+    assert out["text"] == "deep words\n\nafter" and out["meta"]["html_flattened"] == 1
+    shallow = "<div>" * (MAX_RENDER_DEPTH - 3) + "<ul><li>x</li></ul>" + "</div>" * (MAX_RENDER_DEPTH - 3)
+    assert render_html(shallow) == ("- x", 0)
+
+
+def test_html_nested_past_the_parsers_limit_is_an_error_not_an_empty_post():
+    body = "<blockquote>" * 3000 + "words" + "</blockquote>" * 3000
+    out = HtmlToText().map(make_document("stackexchange", "beer/2", body, location="Posts.xml:9"))
+    assert (out.kind, out.location, out.doc_id) == ("cleaner_budget", "Posts.xml:9", "stackexchange/beer/2")
+    assert "2048" in out.message
+
+
+def test_unclosed_raw_elements_hold_only_the_posts_own_text():
+    """lxml's fragment parser appends ``</body></html>``, which an unclosed raw element took as
+    its text; and what follows a stray ``</html>`` is kept."""
+    assert html_to_text("<p>a</p><textarea>typed") == "a\n\ntyped"
+    assert html_to_text("<pre><script>x = 1") == "```\n\n```"
+    assert html_to_text("<p>a</p></body></html><p>after</p>") == "a\n\nafter"

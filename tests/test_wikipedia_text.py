@@ -161,3 +161,64 @@ def test_reference_urls_read_url_parameters_outside_refs_too():
             "http://web.archive.org/z}}</ref>\n* {{cite book |chapter-url=http://c.example/c |title=T}}\n"
             "* [http://d.example/ not a reference]")
     assert reference_urls(text) == ["http://a.example/x", "http://b.example/y", "http://c.example/c"]
+
+
+# ---------------------------------------------------------------------------- bounded: unclosed markup, budget
+
+from llamacorpus.steps.clean.budget import CleanerBudget, WorkMeter  # noqa: E402
+from llamacorpus.steps.clean.wikitext_balance import MAX_NESTING, balance, ref_spans  # noqa: E402
+
+WORDS = "Amager är en ö i Öresund."
+
+
+@pytest.mark.parametrize("unit,opener", [
+    ("w <ref>a ", "<ref>"), ("w <ref name=", "<ref"), ("w {{a|", "{{"), ("w [[a|", "[["), ("w <div>", "<div"),
+    ("w <x ", "<x"), ("w <nowiki>", "<nowiki"), ("w [http://x.org a ", "[http"),
+])
+def test_markup_that_never_closes_is_escaped_before_the_parser(unit, opener):
+    """mwparserfromhell retried every unclosed opener to the end of the page (32 KB of ``<x ``:
+    69 s); escaped first, none is left for it to retry, and the words stay."""
+    hostile = unit * 400
+    assert opener not in balance(hostile).replace("&#123;", "").replace("&#91;", "")
+    rendered = wikitext_to_text(WORDS + "\n" + hostile + "\n" + WORDS)
+    assert rendered.text.startswith(WORDS) and rendered.text.endswith(WORDS)
+    assert not any(mark in rendered.text for mark in MARKUP)
+
+
+def test_markup_nested_deeper_than_the_parser_goes_is_escaped_with_its_closers():
+    deep = WORDS + "\n" + "{{b|" * 3000 + "x" + "}}" * 3000 + "\n" + WORDS
+    assert balance(deep).count("{{") == balance(deep).count("}}") == MAX_NESTING
+    assert wikitext_to_text(deep).text == WORDS + "\n" + WORDS
+
+
+def test_closed_markup_is_left_for_the_parser():
+    text = "{{cite|a=[[b|c]]}} <div><b>x</b></div> [http://x.org y] <ref>r</ref> {{{1}}} <br> <li>item"
+    assert balance(text) == text
+
+
+def test_the_unclosed_ref_page_of_issue_14_is_cleaned_in_linear_work():
+    """80 KB of unclosed ``<ref>`` took mwparserfromhell 16 s; now the page is kept, its words
+    without the tags, at the same work per character as at 8 KB."""
+    def run(kb):
+        page = (WORDS + " <ref>en källa ") * (kb * 1024 // 40)
+        meter = WorkMeter(1 << 62)
+        return wikitext_to_text(page, meter=meter), meter.used / len(page)
+    (small, small_work), (large, large_work) = run(8), run(80)
+    assert "<ref" not in large.text and large.text.startswith(WORDS)
+    assert large_work <= 1.2 * small_work < 20
+
+
+def test_references_are_found_in_one_pass():
+    text = "a<ref>x</ref> b<ref name=n/> c<ref>open <ref name=m/> d<REF >y</ref >"
+    assert [text[s:e] for s, e in ref_spans(text)] == ["<ref>x</ref>", "<ref name=n/>", "<ref>open <ref name=m/> d<REF >y</ref >"]
+    unclosed = "a<ref>never closed <ref name=m/> and <ref name=k/>"
+    assert [unclosed[s:e] for s, e in ref_spans(unclosed)] == ["<ref name=m/>", "<ref name=k/>"]
+
+
+def test_a_page_past_its_work_budget_is_an_error_with_its_dump_location():
+    _, amager = page("svwiki-minidump.xml", "Amager")
+    doc = {"id": "wikipedia/sv/1", "text": amager.text, "source": "wikipedia",
+           "meta": {LOCATION_META: "svwiki.xml:42", "title": "Amager"}}
+    out = WikitextToText(CleanerBudget(per_char=1, base=0)).map(doc)
+    assert (out.kind, out.location, out.doc_id) == ("cleaner_budget", "svwiki.xml:42", "wikipedia/sv/1")
+    assert isinstance(WikitextToText().map(doc), dict)  # the default budget is far above a real page

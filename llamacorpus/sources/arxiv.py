@@ -11,13 +11,27 @@ Inputs (``sources.arxiv.inputs``), each glob matching:
   ``<id>.gz`` sources (PDF-only submissions are dropped as ``pdf_only``);
 * a glob ending in ``/``: each matching directory is one paper (its files, subfolders included).
 
-Everything is read in memory, never written to disk. Only TeX files are kept (``.tex .ltx .latex
-.sty .def``); a member whose path is absolute or leaves the paper (``../``) is skipped and
-counted as ``error:unsafe_path``; one over ``max_file_bytes`` as ``error:oversize_member``; a
-paper with more than ``max_paper_bytes`` of TeX (inputs resolved) as ``error:oversize_paper``.
-The paper is still built from the other files. A file that is not UTF-8 is decoded with the
-encoding charset-normalizer detects (latin-1 when it finds none) and named in the meta
-``non_utf8_files``, instead of losing the paper as RedPajama did.
+Everything is read in memory, never written to disk, and nothing is read outside the paper:
+
+* only TeX files are kept (``.tex .ltx .latex .sty .def``);
+* a member whose path is absolute or leaves the paper (``../``) is skipped and counted as
+  ``error:unsafe_path``, and so is a file of a paper's directory that is a symlink out of the
+  directory (:func:`llamacorpus.fileio.list_tree`: its target is never read);
+* an archive's symlinks, hard links and device or FIFO members are skipped and counted as
+  ``dropped:symlink_member``, ``dropped:hardlink_member`` and ``dropped:device_member``;
+* a TeX file over ``max_file_bytes`` (its size is in the tar header; a gzipped single file is
+  read up to the bound and no further) is skipped as ``error:oversize_member``;
+* an archive is read while its members add up to at most ``max_archive_bytes`` decompressed
+  (members skipped too, since a tar stream must be decompressed to get past them): at a member
+  that would go past it, reading stops before decompressing it, ``error:oversize_archive``, and
+  the paper is built from the members read (a 1 MB archive of 1 GiB of zeros costs nothing);
+* a paper with more than ``max_paper_bytes`` of TeX (inputs resolved, summed over the candidate
+  main files) is ``error:oversize_paper``.
+
+The paper is still built from the other files. Bytes become text with
+:func:`llamacorpus.text.decode` (UTF-8, else the detected charset): a file that is not UTF-8 is
+named in the meta ``non_utf8_files`` with its encoding, instead of losing the paper as RedPajama
+did; a file that is not text at all is skipped as ``dropped:binary_member``.
 
 The main file is the one with ``\\documentclass`` (or LaTeX 2.09's ``\\documentstyle``); when
 several have one (a supplement, a standalone figure), the one whose text with its inputs resolved
@@ -48,8 +62,10 @@ import zlib
 from typing import Iterable, Iterator
 
 
-from llamacorpus import fileio
+from llamacorpus import fileio, text as text_codec
+from llamacorpus.config import field
 from llamacorpus.document import make_document
+from llamacorpus.steps.clean.budget import CleanerBudget
 from llamacorpus.steps.clean.latex import LatexCleaner, MacroLimits, strip_comments
 from llamacorpus.steps.filters.length import MinChars
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
@@ -64,6 +80,9 @@ _BULK = re.compile(r"^arXiv_src_.*\.tar$")
 class ArxivConfig(SourceConfig):
     #: a TeX file larger than this is skipped (error:oversize_member)
     max_file_bytes: int = 10_000_000
+    #: decompressed bytes read from one paper's archive, skipped members included; reading stops
+    #: before the member that would go past it (error:oversize_archive)
+    max_archive_bytes: int = 256 << 20
     #: a paper with more TeX than this, inputs resolved, is skipped (error:oversize_paper)
     max_paper_bytes: int = 50_000_000
     #: \input/\include nesting followed at most
@@ -72,11 +91,13 @@ class ArxivConfig(SourceConfig):
     macro_max_depth: int = 64
     macro_max_expansions: int = 100_000
     macro_max_growth: float = 8.0
+    #: work the LaTeX cleaner may spend per paper (error:cleaner_budget past it)
+    cleaner_budget: CleanerBudget = field(default_factory=CleanerBudget)
 
     def check(self):
         super().check()
-        for name in ("max_file_bytes", "max_paper_bytes", "max_input_depth", "macro_max_depth",
-                     "macro_max_expansions", "macro_max_growth"):
+        for name in ("max_file_bytes", "max_archive_bytes", "max_paper_bytes", "max_input_depth",
+                     "macro_max_depth", "macro_max_expansions", "macro_max_growth"):
             self.require(getattr(self, name) > 0, name, "must be > 0")
 
     def macro_limits(self) -> MacroLimits:
@@ -122,18 +143,13 @@ def is_tex(name: str) -> bool:
     return name.lower().endswith(TEX_EXTENSIONS)
 
 
-def decode_tex(data: bytes) -> tuple[str, str | None]:
-    """``(text, encoding used when it was not UTF-8)``."""
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError:
-        pass
-    import charset_normalizer
-
-    match = charset_normalizer.from_bytes(data).best()
-    if match is not None:
-        return str(match), match.encoding
-    return data.decode("latin-1"), "latin_1"
+def decode_tex(data: bytes) -> tuple[str, str | None] | None:
+    """``(text, encoding used when it was not UTF-8)``, or None for bytes that are not text
+    (:func:`llamacorpus.text.decode`)."""
+    decoded = text_codec.decode(data)
+    if decoded is None:
+        return None
+    return decoded.text, (None if decoded.encoding == "utf-8" else decoded.encoding)
 
 
 # ---------------------------------------------------------------------------- reading the files
@@ -145,13 +161,29 @@ def _oversize(location: str, size: int, cfg: ArxivConfig) -> BadInput:
     return BadInput("oversize_member", location, f"{size} bytes > max_file_bytes {cfg.max_file_bytes}")
 
 
-def tar_members(tar: tarfile.TarFile, location: str, cfg: ArxivConfig) -> Iterator[Member | BadInput]:
-    """The TeX files of a tar read as a stream: ``(path, bytes)``, or BadInput for a member that
-    is unsafe or too large (skipped). Links and directories are skipped."""
+#: member kinds an archive may hold that are never read, with the reason they are counted under
+_SKIPPED_KINDS = (("issym", "symlink_member"), ("islnk", "hardlink_member"), ("isdev", "device_member"))
+
+
+def tar_members(tar: tarfile.TarFile, location: str, cfg: ArxivConfig) -> Iterator[Member | BadInput | Drop]:
+    """The TeX files of a tar read as a stream: ``(path, bytes)``, BadInput for a member that is
+    unsafe or too large (skipped) and Drop for links and devices (skipped); directories and other
+    files are passed over. Stops, with ``oversize_archive``, before a member that would take the
+    archive past ``max_archive_bytes``: getting past it would decompress it."""
+    taken = 0
     for member in tar:
+        where = f"{location}!{member.name}"
+        taken += tarfile.BLOCKSIZE + member.size
+        if taken > cfg.max_archive_bytes:
+            yield BadInput("oversize_archive", where, f"a member of {member.size} bytes would take the archive past "
+                           f"max_archive_bytes {cfg.max_archive_bytes}; the rest of the archive is not read")
+            return
+        skipped = next((reason for test, reason in _SKIPPED_KINDS if getattr(member, test)()), None)
+        if skipped:
+            yield Drop(skipped, location=where)
+            continue
         if not member.isfile():
             continue
-        where = f"{location}!{member.name}"
         name = safe_member_name(member.name)
         if name is None:
             yield BadInput("unsafe_path", where, "member path is absolute or leaves the paper; skipped")
@@ -218,9 +250,13 @@ def archive_members(raw, name: str, location: str, cfg: ArxivConfig) -> Iterator
 
 
 def directory_members(directory: str, cfg: ArxivConfig) -> Iterator[Member | BadInput]:
-    """The TeX files under a paper's directory (``directory`` ends with ``/``)."""
-    for found in fileio.match(directory + "**"):
+    """The TeX files under a paper's directory (``directory`` ends with ``/``); a symlink out of
+    the directory is ``unsafe_path``, never followed."""
+    for found in fileio.list_tree(directory):
         name = found.path[len(directory):]
+        if found.escapes:
+            yield BadInput("unsafe_path", found.path, "a symlink out of the paper's folder (or to nothing); not followed")
+            continue
         if not is_tex(name):
             continue
         if found.size > cfg.max_file_bytes:
@@ -290,17 +326,23 @@ def resolve_inputs(files: dict[str, str], main: str, max_depth: int = 20,
         return _USEPACKAGE.sub(package, _INPUT.sub(include, files[path]))
 
     size[0] = len(files[main])
+    if size[0] > max_chars:
+        raise PaperTooLarge(f"more than {max_chars} characters with inputs resolved")
     return Resolved(resolve(main, (main,)), missing, recursive)
 
 
 def choose_main_file(files: dict[str, str], max_depth: int = 20,
                      max_chars: int = 50_000_000) -> tuple[str, Resolved] | None:
-    """The file with ``\\documentclass`` whose resolved text is longest (ties: first path)."""
+    """The file with ``\\documentclass`` whose resolved text is longest (ties: first path).
+    ``max_chars`` bounds the resolved text of all candidates together (PaperTooLarge past it), so
+    that many candidates including one big file cost no more than one big paper."""
     best = None
+    left = max_chars
     for name in sorted(files):
         if name.lower().endswith(".sty") or not _DOCUMENTCLASS.search(files[name]):
             continue
-        resolved = resolve_inputs(files, name, max_depth, max_chars)
+        resolved = resolve_inputs(files, name, max_depth, left)
+        left -= len(resolved.text)
         if best is None or len(resolved.text) > len(best[1].text):
             best = (name, resolved)
     return best
@@ -318,7 +360,7 @@ def read_paper(name: str, location: str, members: Iterable[Member | BadInput], c
     total = 0
     try:
         for item in members:
-            if isinstance(item, BadInput):
+            if isinstance(item, (BadInput, Drop)):
                 yield item
                 continue
             path, data = item
@@ -326,7 +368,11 @@ def read_paper(name: str, location: str, members: Iterable[Member | BadInput], c
             if total > cfg.max_paper_bytes:
                 yield BadInput("oversize_paper", location, f"more than max_paper_bytes {cfg.max_paper_bytes} of TeX")
                 return
-            text, encoding = decode_tex(data)
+            decoded = decode_tex(data)
+            if decoded is None:
+                yield Drop("binary_member", location=f"{location}!{path}")
+                continue
+            text, encoding = decoded
             if encoding:
                 non_utf8[path] = encoding
             files[path] = strip_comments(text)
@@ -397,9 +443,13 @@ class Arxiv(Source):
         """arXiv's bulk ``arXiv_src_*.tar``: each member is one paper's ``<id>.gz`` (or a PDF)."""
         tar = tarfile.open(fileobj=raw, mode="r|")
         for member in tar:
+            where = f"{path}!{member.name}"
+            skipped = next((reason for test, reason in _SKIPPED_KINDS if getattr(member, test)()), None)
+            if skipped:
+                yield Drop(skipped, location=where)
+                continue
             if not member.isfile():
                 continue
-            where = f"{path}!{member.name}"
             base = posixpath.basename(member.name)
             if base.lower().endswith(".pdf"):
                 yield Drop("pdf_only", location=where)
@@ -411,7 +461,7 @@ class Arxiv(Source):
                 yield from read_paper(archive_stem(base), where, gzip_members(data, base, where, cfg), cfg)
 
     def steps(self, cfg: ArxivConfig, ctx: RunContext) -> list:
-        steps = [LatexCleaner(cfg.macro_limits())]
+        steps = [LatexCleaner(cfg.macro_limits(), cfg.cleaner_budget)]
         return steps + [MinChars(cfg.min_chars)] if cfg.min_chars else steps
 
 

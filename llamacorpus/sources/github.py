@@ -50,6 +50,7 @@ from llamacorpus.steps.filters.code_heuristics import (CodeHeuristicsConfig, Cod
                                                  language_of)
 from llamacorpus.steps.dedup.exact import ExactDedup
 from llamacorpus.steps.filters.length import MinChars
+from llamacorpus.steps.clean.budget import CleanerBudget
 from llamacorpus.steps.clean.license_header import StripLicenseHeader
 from llamacorpus.sources import jsonl
 from llamacorpus.sources.base import MAX_RECORD_BYTES, RunContext, Source, SourceConfig, Split, whole_file
@@ -74,6 +75,8 @@ class GitHubConfig(SourceConfig):
     exact_dedup: bool = True
     #: larger files of cloned repositories are not read (BigQuery's contents table stops at 1 MiB)
     max_file_bytes: int = 1 << 20
+    #: work the licence-header cleaner may spend per file (error:cleaner_budget past it)
+    cleaner_budget: CleanerBudget = field(default_factory=CleanerBudget)
 
     def check(self):
         super().check()
@@ -307,7 +310,7 @@ class GitHub(Source):
     def steps(self, cfg: GitHubConfig, ctx: RunContext) -> list:
         steps: list = [LicenseFilter(cfg.licenses), FileTypeFilter(cfg.heuristics.extensions)]
         if cfg.strip_license_headers:
-            steps.append(StripLicenseHeader())
+            steps.append(StripLicenseHeader(cfg.cleaner_budget))
         steps.append(CodeQualityFilter(cfg.heuristics))
         if cfg.min_chars:
             steps.append(MinChars(cfg.min_chars))

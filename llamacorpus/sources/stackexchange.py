@@ -65,10 +65,12 @@ from typing import IO, Iterator
 from lxml import etree
 
 from llamacorpus import fileio
+from llamacorpus.config import field
 from llamacorpus.document import Document, make_document
 from llamacorpus.sources import lines
 from llamacorpus.sources.base import RunContext, Source, SourceConfig, Split
 from llamacorpus.steps import BadInput, Drop
+from llamacorpus.steps.clean.budget import CleanerBudget
 from llamacorpus.steps.clean.html_text import HtmlToText
 from llamacorpus.steps.clean.threads import JoinAnswers
 from llamacorpus.steps.filters.length import MinChars
@@ -83,6 +85,8 @@ class StackExchangeConfig(SourceConfig):
     top_sites: int = 28
     #: rank and keep per-site meta sites (discussion about the site itself) too
     include_meta_sites: bool = False
+    #: work the HTML cleaner may spend per post (error:cleaner_budget past it)
+    cleaner_budget: CleanerBudget = field(default_factory=CleanerBudget)
 
     def check(self):
         super().check()
@@ -328,7 +332,7 @@ class StackExchange(Source):
             yield BadInput("no_posts_xml", split.path, str(exc))
 
     def steps(self, cfg: StackExchangeConfig, ctx: RunContext) -> list:
-        steps = [TopSites(self.name, cfg.top_sites, cfg.include_meta_sites), HtmlToText(), JoinAnswers(self.name)]
+        steps = [TopSites(self.name, cfg.top_sites, cfg.include_meta_sites), HtmlToText(cfg.cleaner_budget), JoinAnswers(self.name)]
         return steps + [MinChars(cfg.min_chars)] if cfg.min_chars else steps
 
 

@@ -50,6 +50,7 @@ from llamacorpus.document import make_document
 from llamacorpus.sources.base import RunContext, Source, SourceConfig, Split, whole_file
 from llamacorpus.sources.wikipedia.dump import ARTICLE_NS, Page, SiteInfo, iter_pages, multistream_splits, site_info
 from llamacorpus.steps import BadInput, Drop
+from llamacorpus.steps.clean.budget import CleanerBudget
 from llamacorpus.steps.clean.wikitext import LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextToText
 from llamacorpus.steps.dedup.revisions import LatestRevision
 from llamacorpus.steps.filters.length import MinChars
@@ -64,6 +65,8 @@ _LANGUAGE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 class WikipediaConfig(SourceConfig):
     #: dump languages to keep (Wikipedia language codes); LLaMA's 20 by default
     languages: list[str] = field(list(LLAMA_LANGUAGES))
+    #: work the wikitext cleaner may spend per page (error:cleaner_budget past it)
+    cleaner_budget: CleanerBudget = field(default_factory=CleanerBudget)
 
     def check(self):
         super().check()
@@ -147,7 +150,7 @@ class Wikipedia(Source):
                 yield item
 
     def steps(self, cfg: WikipediaConfig, ctx: RunContext) -> list:
-        steps: list = [WikitextToText()]
+        steps: list = [WikitextToText(cfg.cleaner_budget)]
         if cfg.min_chars:
             steps.append(MinChars(cfg.min_chars))
         steps.append(LatestRevision(self.name))

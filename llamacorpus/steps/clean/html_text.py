@@ -11,14 +11,28 @@ What survives, and how it looks:
 * ``<blockquote>`` lines start with ``> ``; table cells are joined with `` | ``;
 * images, scripts and styles vanish; every other tag is unwrapped, so no tag remains, and
   entities (``&amp;``, ``&lt;``, ``&#39;``...) are decoded by the parser.
+
+Bounded: elements nested deeper than :data:`MAX_RENDER_DEPTH` are rendered as their plain text
+(one inline run, without layout) and counted (:attr:`Rendered.flattened`); HTML nested deeper than
+the parser's own limit (libxml2 stops at 256 levels, at 2048 with ``huge_tree``, and silently
+returns what it read before, often nothing) raises :class:`HtmlTooDeep`, which the mapper counts
+as ``error:cleaner_budget`` rather than keeping an empty or cut post. Work (elements and text
+visited) is charged to the document's budget (:mod:`llamacorpus.steps.clean.budget`).
 """
 from __future__ import annotations
+
+import re
+import threading
+from typing import NamedTuple
 
 from lxml import etree
 from lxml import html as lxml_html
 
-from llamacorpus.document import Document, replace
-from llamacorpus.steps import Mapper
+from llamacorpus.document import Document, replace, with_meta
+from llamacorpus.steps import BadInput, Mapper
+from llamacorpus.steps.clean.budget import DEFAULT as DEFAULT_BUDGET
+from llamacorpus.steps.clean.budget import (CleanerBudget, CleanerBudgetExceeded, WorkMeter, budget_error,
+                                            unlimited)
 
 BLOCKS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tr", "hr", "dl", "dt", "dd",
                     "section", "article", "header", "footer", "figure", "figcaption", "details", "summary",
@@ -27,10 +41,26 @@ SKIPPED = frozenset({"img", "script", "style", "head", "title", "meta", "link", 
 CELLS = frozenset({"td", "th"})
 _BREAK = "\x00"  # a <br> in inline text, kept apart from the source's own newlines
 FENCE = "```"
+#: elements nested deeper than this are rendered as plain text (their layout is not kept)
+MAX_RENDER_DEPTH = 64
+#: work units per element visited (its text is charged by its length)
+ELEMENT_UNITS = 20
+
+
+class HtmlTooDeep(CleanerBudgetExceeded):
+    """HTML nested deeper than the parser reads: what it returns would be cut short."""
+
+
+class Rendered(NamedTuple):
+    text: str
+    flattened: int  # subtrees deeper than MAX_RENDER_DEPTH rendered as plain text
 
 
 class _Renderer:
-    def __init__(self):
+    def __init__(self, meter: WorkMeter):
+        self.meter = meter
+        self.depth = 0
+        self.flattened = 0
         self.out: list[str] = []
         self.inline: list[str] = []
         self.lists: list[list] = []  # per open list: [tag, next number, width of the current marker]
@@ -59,11 +89,9 @@ class _Renderer:
             return
         lines = [" ".join(line.split()) for line in "".join(self.inline).split(_BREAK)]
         self.inline = []
-        while lines and not lines[0]:
-            lines.pop(0)
-        while lines and not lines[-1]:
-            lines.pop()
-        self._emit(lines)
+        first = next((i for i, line in enumerate(lines) if line), len(lines))
+        last = next((i for i in range(len(lines) - 1, first - 1, -1) if lines[i]), first - 1)
+        self._emit(lines[first:last + 1])
 
     def code(self, text: str) -> None:
         self.flush()
@@ -71,13 +99,17 @@ class _Renderer:
 
     # -- walking
     def walk(self, element) -> None:
+        self.meter.spend(ELEMENT_UNITS + len(element.text or "") + len(element.tail or ""))
         tag = element.tag.lower() if isinstance(element.tag, str) else None
         if tag is None or tag in SKIPPED:
             pass
+        elif self.depth >= MAX_RENDER_DEPTH:
+            self.flattened += 1
+            self.inline.append(plain_text(element, self.meter))
         elif tag == "pre":
-            self.code(element.text_content())
+            self.code(plain_text(element, self.meter, sep=""))
         elif tag == "code":
-            self.inline.append(f"`{element.text_content()}`")
+            self.inline.append(f"`{plain_text(element, self.meter, sep='')}`")
         elif tag == "br":
             self.inline.append(_BREAK)
         elif tag in ("ul", "ol"):
@@ -130,28 +162,88 @@ class _Renderer:
     def children(self, element) -> None:
         if element.text:
             self.inline.append(element.text)
+        self.depth += 1
         for child in element:
             self.walk(child)
+        self.depth -= 1
+
+
+def plain_text(element, meter: WorkMeter, sep: str = " ") -> str:
+    """The text under ``element`` (its tail excluded) without scripts, styles and the like, read
+    without recursion (``etree.iterwalk``), its pieces joined with ``sep``."""
+    parts, skipping = [], 0
+    for event, el in etree.iterwalk(element, events=("start", "end")):
+        tag = el.tag.lower() if isinstance(el.tag, str) else None
+        if event == "start":
+            meter.spend(ELEMENT_UNITS)
+            if tag is None or tag in SKIPPED:
+                skipping += 1
+            elif not skipping and el.text:
+                parts.append(el.text)
+        else:
+            if tag is None or tag in SKIPPED:
+                skipping -= 1
+            if not skipping and el is not element and el.tail:
+                parts.append(el.tail)
+    return sep.join(parts)
+
+
+_PARSERS = threading.local()
+_DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)
+
+
+def _parser() -> lxml_html.HTMLParser:
+    """This thread's HTML parser (lxml parsers are not shared between threads)."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = lxml_html.HTMLParser(huge_tree=True)
+    return parser
+
+
+def render_html(html: str, meter: WorkMeter | None = None) -> Rendered:
+    """The text of an HTML fragment, keeping paragraphs, list items and code blocks, and the
+    number of subtrees flattened. Raises :class:`HtmlTooDeep` for HTML the parser cannot read
+    to its end, :class:`CleanerBudgetExceeded` when ``meter`` runs out."""
+    if not html or not html.strip():
+        return Rendered("", 0)
+    meter = meter or unlimited()
+    meter.spend(len(html))
+    parser = _parser()
+    # lxml's fragment_fromstring appends "</body></html>", which an unclosed <script>, <textarea>
+    # or <pre><style> took for its own text; an open body, closed by the parser, has no such text.
+    # A fragment's own </body> or </html> goes: libxml2 drops what follows </html>.
+    root = lxml_html.document_fromstring("<html><body>" + _DOCUMENT_END.sub("", html), parser=parser)
+    root = root.find("body") if root.find("body") is not None else root
+    fatal = [e for e in parser.error_log if e.level == etree.ErrorLevels.FATAL]
+    if fatal:
+        raise HtmlTooDeep(f"the HTML parser stopped: {fatal[0].message}")
+    renderer = _Renderer(meter)
+    renderer.children(root)
+    renderer.flush()
+    return Rendered("".join(renderer.out), renderer.flattened)
 
 
 def html_to_text(html: str) -> str:
     """The text of an HTML fragment, keeping paragraphs, list items and code blocks."""
-    if not html or not html.strip():
-        return ""
-    try:
-        root = lxml_html.fragment_fromstring(html, create_parent="div")
-    except etree.ParserError:  # only comments or processing instructions
-        return ""
-    renderer = _Renderer()
-    renderer.children(root)
-    renderer.flush()
-    return "".join(renderer.out)
+    return render_html(html).text
 
 
 class HtmlToText(Mapper):
-    """A document whose text is HTML -> the same document with :func:`html_to_text` of it."""
+    """A document whose text is HTML -> the same document with its text (:func:`render_html`).
+
+    Meta ``html_flattened`` (when not 0) counts the subtrees nested too deep to lay out; a post
+    past its work budget, or nested deeper than the parser reads, is an ``error:cleaner_budget``
+    with its location and id."""
 
     name = "html_to_text"
 
-    def map(self, doc: Document) -> Document:
-        return replace(doc, text=html_to_text(doc["text"]))
+    def __init__(self, budget: CleanerBudget = DEFAULT_BUDGET):
+        self.budget = budget
+
+    def map(self, doc: Document) -> Document | BadInput:
+        try:
+            rendered = render_html(doc["text"], self.budget.meter(len(doc["text"])))
+        except CleanerBudgetExceeded as exc:
+            return budget_error(doc, exc, self.name)
+        out = replace(doc, text=rendered.text)
+        return with_meta(out, html_flattened=rendered.flattened) if rendered.flattened else out

@@ -48,12 +48,18 @@ an ``error:macro_expansion_limit`` with its id instead of hanging.
 """
 from __future__ import annotations
 
+import bisect
+import contextlib
+import contextvars
 import dataclasses
 import re
+from array import array
 from typing import Iterator
 
 from llamacorpus.document import Document, replace
 from llamacorpus.steps import BadInput, Drop, Mapper
+from llamacorpus.steps.clean.budget import DEFAULT as DEFAULT_BUDGET
+from llamacorpus.steps.clean.budget import CleanerBudget, CleanerBudgetExceeded, WorkMeter, budget_error, unlimited
 
 # ---------------------------------------------------------------------------- comments and verbatim
 
@@ -70,6 +76,8 @@ def segments(text: str) -> Iterator[tuple[str, str]]:
     ``text`` back."""
     pos = search = 0
     n = len(text)
+    line_end = -1  # the end of the line holding the last \\verb looked at
+    no_close: set[str] = set()  # \\verb delimiters with no closing one before line_end
     while True:
         m = _SCAN.search(text, search)
         if m is None:
@@ -86,9 +94,14 @@ def segments(text: str) -> Iterator[tuple[str, str]]:
             yield "text", text[pos:m.start()]
             yield ("comment_env" if m.group("env") == "comment" else "verbatim"), text[m.start():end]
         elif m.group("delim") is not None:
-            close = text.find(m.group("delim"), m.end())
-            newline = text.find("\n", m.end())
-            if close < 0 or 0 <= newline < close:  # not a \verb after all
+            delim = m.group("delim")
+            if line_end < m.end():
+                line_end = text.find("\n", m.end())
+                line_end = n if line_end < 0 else line_end
+                no_close.clear()
+            close = -1 if delim in no_close else text.find(delim, m.end(), line_end)
+            if close < 0:  # not a \verb after all (its text would end the line)
+                no_close.add(delim)
                 search = m.end()
                 continue
             end = close + 1
@@ -101,24 +114,14 @@ def segments(text: str) -> Iterator[tuple[str, str]]:
     yield "text", text[pos:]
 
 
-def _line_so_far_blank(parts: list[str]) -> bool:
-    """Whether the text after the last newline of ``parts`` is only whitespace."""
-    for part in reversed(parts):
-        newline = part.rfind("\n")
-        if part[newline + 1:].strip():
-            return False
-        if newline >= 0:
-            return True
-    return True
-
-
 def strip_comments(text: str) -> str:
     """LaTeX without its comments (see the module docstring for what counts as one)."""
     parts: list[str] = []
     drop_newline = False
+    line_blank = True  # the output after its last newline is only whitespace
     for kind, part in segments(text):
         if kind == "comment":
-            if _line_so_far_blank(parts):  # the line holds only the comment: drop the line
+            if line_blank:  # the line holds only the comment: drop the line
                 if parts:
                     parts[-1] = parts[-1][:parts[-1].rfind("\n") + 1]
                 drop_newline = True
@@ -129,6 +132,11 @@ def strip_comments(text: str) -> str:
             part = part[1:]
         drop_newline = False
         parts.append(part)
+        newline = part.rfind("\n")
+        if newline >= 0:
+            line_blank = not part[newline + 1:].strip()
+        elif line_blank and part.strip():
+            line_blank = False
     return "".join(parts)
 
 
@@ -145,32 +153,180 @@ class _NeedMore(Exception):
     """The text ended inside a construct: the caller joins the text that follows and retries."""
 
 
+#: a group is looked for this far by scanning; past it, in the string's groups matched once
+DIRECT_SCAN_CHARS = 512
+#: characters a C-level find (str.find) looks at per work unit
+FIND_CHARS_PER_UNIT = 16
+_GROUP_TOKENS = re.compile(r"\\[\\{}\]]|[{}\]]")  # escaped ones (two characters) are skipped
+_OPEN, _CLOSE, _BRACKET = ord("{"), ord("}"), ord("]")
+
+
+class _Scan:
+    """The paper being cleaned, for the scanning functions: its work meter and the group tables
+    of its strings (per paper and per thread, so that neither the work counted nor the tables
+    depend on other papers cleaned at the same time)."""
+
+    __slots__ = ("meter", "tables")
+
+    def __init__(self, meter: WorkMeter):
+        self.meter, self.tables = meter, {}
+
+
+_PAPER: contextvars.ContextVar[_Scan | None] = contextvars.ContextVar("latex_scan", default=None)
+#: group tables a paper keeps (its text, and the longest chunks being expanded)
+KEPT_TABLES = 8
+
+
+def _charge(units: int) -> None:
+    """Charge scanning work to the meter of the paper being cleaned (:func:`_scanning`)."""
+    scan = _PAPER.get()
+    if scan is not None:
+        scan.meter.spend(units)
+
+
+@contextlib.contextmanager
+def _scanning(meter: WorkMeter):
+    """Scans inside the block charge ``meter`` and share the paper's tables (a block inside
+    another with the same meter keeps the outer one's)."""
+    outer = _PAPER.get()
+    if outer is not None and outer.meter is meter:
+        yield
+        return
+    token = _PAPER.set(_Scan(meter))
+    try:
+        yield
+    finally:
+        _PAPER.reset(token)
+
+
+class _Groups:
+    """The braces and closing brackets of one string, matched in one linear pass, so that finding
+    the end of a group costs a binary search however often it is asked and however the group
+    ends (an unclosed ``{`` asked about at every ``\\def`` made the cleaner quadratic).
+
+    ``pos``: the unescaped ``{``, ``}`` and ``]`` in order (``kinds`` says which); ``match[k]``:
+    for a ``{``, the token index of its ``}`` (-1: never closed); ``bracket[k]``: the end of the
+    ``]`` that a search starting at token ``k`` finds outside braces (-1: a ``}`` or an unclosed
+    ``{`` comes first); ``opens``: the positions of the ``{``."""
+
+    __slots__ = ("pos", "kinds", "match", "bracket", "opens")
+
+    def __init__(self, s: str):
+        tokens = [(m.start(), m.group()) for m in _GROUP_TOKENS.finditer(s)]
+        tokens = [(start, t) for start, t in tokens if len(t) == 1]
+        _charge(len(s) + TOKEN_UNITS * len(tokens))
+        pos = array("q", [start for start, _ in tokens])
+        kinds = bytearray(ord(t) for _, t in tokens)
+        n = len(pos)
+        match = array("q", [-1]) * n
+        stack = []
+        for k in range(n):
+            kind = kinds[k]
+            if kind == _OPEN:
+                stack.append(k)
+            elif kind == _CLOSE and stack:
+                match[stack.pop()] = k
+        bracket = array("q", [-1]) * (n + 1)
+        for k in range(n - 1, -1, -1):
+            kind = kinds[k]
+            if kind == _BRACKET:
+                bracket[k] = pos[k] + 1
+            elif kind == _OPEN and match[k] >= 0:
+                bracket[k] = bracket[match[k] + 1]
+        self.pos, self.kinds, self.match, self.bracket = pos, kinds, match, bracket
+        self.opens = array("q", (pos[k] for k in range(n) if kinds[k] == _OPEN))
+
+
+def _groups(s: str) -> _Groups:
+    """The group table of ``s``, built once per paper (outside one, every time)."""
+    scan = _PAPER.get()
+    if scan is None:
+        return _Groups(s)
+    kept = scan.tables.get(id(s))
+    if kept is not None and kept[0] is s:
+        return kept[1]
+    groups = _Groups(s)
+    if len(scan.tables) >= KEPT_TABLES:
+        scan.tables.pop(next(iter(scan.tables)))
+    scan.tables[id(s)] = (s, groups)
+    return groups
+
+
 def brace_end(s: str, p: int) -> int:
-    """``s[p]`` is ``{``: the index after its matching ``}``, or -1 when ``s`` ends first."""
+    """``s[p]`` is ``{``: the index after its matching ``}``, or -1 when ``s`` ends first. Groups
+    that close within :data:`DIRECT_SCAN_CHARS` are found by scanning; others from the string's
+    :class:`_Groups`, built once. What is scanned is charged (:func:`_charge`)."""
+    stop = min(len(s), p + DIRECT_SCAN_CHARS)
+    _charge((stop - p) // FIND_CHARS_PER_UNIT)
+    if s.find("}", p, stop) >= 0:  # else it cannot close in the window: no token loop
+        end = _scan_brace_end(s, p, stop)
+        if end >= 0:
+            return end
+    if stop == len(s):
+        return -1
+    g = _groups(s)
+    k = bisect.bisect_left(g.pos, p)
+    if k < len(g.pos) and g.pos[k] == p and g.kinds[k] == _OPEN:
+        m = g.match[k]
+        return g.pos[m] + 1 if m >= 0 else -1
+    return _scan_brace_end(s, p, len(s))  # a brace the table does not know (an escaped one): scan
+
+
+def _scan_brace_end(s: str, p: int, stop: int) -> int:
     depth = 0
-    for m in _BRACE_TOKENS.finditer(s, p):
+    for m in _BRACE_TOKENS.finditer(s, p, stop):
         t = m.group()
         if t == "{":
             depth += 1
         elif t == "}":
             depth -= 1
             if depth == 0:
+                _charge(m.end() - p)
                 return m.end()
+    _charge(stop - p)
     return -1
 
 
 def _bracket_end(s: str, p: int) -> int:
-    """``s[p]`` is ``[``: the index after the ``]`` that closes it outside braces, or -1."""
+    """``s[p]`` is ``[``: the index after the ``]`` that closes it outside braces, or -1 (a ``}``
+    closing a group around the ``[`` ends the search: an optional argument stays in its group)."""
+    stop = min(len(s), p + 1 + DIRECT_SCAN_CHARS)
+    _charge((stop - p) // FIND_CHARS_PER_UNIT)
+    endable = s.find("]", p + 1, stop) >= 0 or s.find("}", p + 1, stop) >= 0  # else no token loop
     depth = 0
-    for m in _BRACKET_TOKENS.finditer(s, p + 1):
+    for m in _BRACKET_TOKENS.finditer(s, p + 1, stop if endable else p + 1):
         t = m.group()
         if t == "{":
             depth += 1
         elif t == "}":
             depth -= 1
-        elif depth <= 0:
+            if depth < 0:
+                _charge(m.end() - p)
+                return -1
+        elif t == "]" and depth == 0:
+            _charge(m.end() - p)
             return m.end()
-    return -1
+    if endable:
+        _charge(stop - p)
+    if stop == len(s):
+        return -1
+    g = _groups(s)
+    return g.bracket[bisect.bisect_left(g.pos, p + 1)]
+
+
+def _next_open(s: str, p: int) -> int:
+    """The first unescaped ``{`` at or after ``s[p]``, or -1."""
+    stop = min(len(s), p + DIRECT_SCAN_CHARS)
+    for m in _BRACE_TOKENS.finditer(s, p, stop):
+        if m.group() == "{":
+            _charge(m.end() - p)
+            return m.start()
+    _charge(stop - p)
+    if stop == len(s):
+        return -1
+    opens = _groups(s).opens
+    k = bisect.bisect_left(opens, p)
+    return opens[k] if k < len(opens) else -1
 
 
 def _skip_space(s: str, p: int, newlines: int = 1) -> int:
@@ -196,7 +352,9 @@ def _more(final: bool, value):
 
 def read_argument(s: str, p: int, final: bool = True, newlines: int = 1) -> tuple[str, int]:
     """One undelimited TeX argument at or after ``s[p]``: a brace group (without its braces), a
-    control sequence or one character. Returns ``(argument, end)``."""
+    control sequence or one character. Returns ``(argument, end)``. A group that never closes
+    (TeX's runaway argument) is an empty argument, its ``{`` dropped: the text after it is read
+    as text, never swallowed (as an argument that is read again it made unclosed calls quadratic)."""
     p = _skip_space(s, p, newlines)
     if p >= len(s):
         return _more(final, ("", p))
@@ -204,7 +362,7 @@ def read_argument(s: str, p: int, final: bool = True, newlines: int = 1) -> tupl
     if c == "{":
         end = brace_end(s, p)
         if end < 0:
-            return _more(final, (s[p + 1:], len(s)))
+            return _more(final, ("", p + 1))
         return s[p + 1:end - 1], end
     if c == "\\":
         m = _CS.match(s, p)
@@ -301,7 +459,7 @@ class MacroTable:
             return
         # a control word right before #n must stay one token when the argument starts with a letter
         body = _ARG_AFTER_WORD.sub(r"\1 ", macro.body) if macro.nargs else macro.body
-        self.macros[macro.name] = dataclasses.replace(macro, body=body)
+        self.macros[macro.name] = Macro(macro.name, macro.nargs, macro.default, body)
         self.unexpanded.pop(macro.name, None)
 
     def alias(self, name: str, target: str, target_is_cs: bool) -> None:
@@ -322,7 +480,7 @@ class MacroTable:
 
 
 _NEWCOMMAND = re.compile(r"\\(newcommand|renewcommand|providecommand|DeclareRobustCommand)(?![A-Za-z@])\s*\*?")
-_TEXDEF = re.compile(r"(?:\\(?:long|global|protected|outer)(?![A-Za-z@])\s*)*\\[gex]?def(?![A-Za-z@])")
+_TEXDEF = re.compile(r"(?:\\(?:long|global|protected|outer)(?![A-Za-z@])\s*+){0,8}+\\[gex]?def(?![A-Za-z@])")
 _LET = re.compile(r"(?:\\global(?![A-Za-z@])\s*)?\\let(?![A-Za-z@])")
 _MATHOP = re.compile(r"\\DeclareMathOperator(?![A-Za-z@])\s*(\*?)")
 _DEF_PARAMS = re.compile(r"\s*((?:#[1-9]\s*)*)")
@@ -354,7 +512,7 @@ def parse_definition(s: str, p: int, table: MacroTable, final: bool = True) -> i
         name, q = _read_name(s, m.end(), final)
         if name is None:
             return None
-        brace = s.find("{", q)
+        brace = _next_open(s, q)
         if brace < 0:
             return _more(final, None)
         end = brace_end(s, brace)
@@ -397,17 +555,21 @@ def parse_definition(s: str, p: int, table: MacroTable, final: bool = True) -> i
 _DEFINER_START = re.compile(r"\\(?:%s)(?![A-Za-z@])" % "|".join(sorted(DEFINERS, key=len, reverse=True)))
 
 
-def collect_definitions(text: str, table: MacroTable) -> None:
-    """Record every macro definition in ``text`` (a preamble) without expanding anything."""
-    for kind, part in segments(text):
-        if kind == "text":
-            pos = 0
-            while True:
-                m = _DEFINER_START.search(part, pos)
-                if m is None:
-                    break
-                end = parse_definition(part, m.start(), table, final=True)
-                pos = end if end is not None and end > m.start() else m.end()
+def collect_definitions(text: str, table: MacroTable, meter: WorkMeter | None = None) -> None:
+    """Record every macro definition in ``text`` (a preamble) without expanding anything; each
+    definition tried is charged to ``meter`` (:data:`DEFINITION_UNITS`)."""
+    meter = meter or (_PAPER.get().meter if _PAPER.get() else unlimited())
+    with _scanning(meter):
+        for kind, part in segments(text):
+            if kind == "text":
+                pos = 0
+                while True:
+                    m = _DEFINER_START.search(part, pos)
+                    if m is None:
+                        break
+                    meter.spend(DEFINITION_UNITS)
+                    end = parse_definition(part, m.start(), table, final=True)
+                    pos = end if end is not None and end > m.start() else m.end()
 
 
 # ---------------------------------------------------------------------------- expansion
@@ -420,6 +582,14 @@ class MacroLimits:
 
 
 GROWTH_SLACK = 100_000
+#: characters of the text below first joined to a macro call that needs its arguments from there
+JOIN_WINDOW = 64
+#: work units per token the expander reads (a control sequence, a definition, a macro call), on
+#: top of the characters of every chunk: a token costs a Python loop, a character a C scan
+TOKEN_UNITS = 10
+TOKENS_PER_CHARGE = 256
+#: work units per definition parsed (a definition costs tens of Python calls)
+DEFINITION_UNITS = 200
 
 
 class MacroExpansionError(Exception):
@@ -430,11 +600,18 @@ class MacroExpansionError(Exception):
 
 class _Expander:
     """Expands user macros the way TeX reads them: the expansion of a macro is read again, so a
-    macro may take its arguments from the text after it. Pending text is a stack of chunks (one
-    per expansion in progress), so an expansion costs the size of its body, not of the paper."""
+    macro may take its arguments from the text after it. Pending text is a stack of chunks
+    ``[text, position, depth]`` (one per expansion in progress), so an expansion costs the size
+    of its body, not of the paper. When a chunk ends inside a macro call (``\\newcommand\\vec{\\mathbf}``
+    then ``\\vec x``), the call is joined with a window of the text below it, doubled on each
+    retry: a call costs its own length, never the rest of the paper.
 
-    def __init__(self, table: MacroTable, limits: MacroLimits, input_chars: int):
-        self.table, self.limits = table, limits
+    Every chunk is charged to the work meter as it is made (the body pushed, the window joined),
+    and every token read (:data:`TOKEN_UNITS`); scans inside a chunk cost a bounded multiple of
+    its length (:class:`_Groups`)."""
+
+    def __init__(self, table: MacroTable, limits: MacroLimits, input_chars: int, meter: WorkMeter):
+        self.table, self.limits, self.meter = table, limits, meter
         self.expansions = 0
         self.out_chars = 0
         self.max_chars = int(limits.max_growth * input_chars) + GROWTH_SLACK
@@ -442,10 +619,16 @@ class _Expander:
     def expand(self, text: str) -> str:
         out: list[str] = []
         after_word = False  # the last piece out ended with a control word
-        stack = [[text, 0]]
+        self.meter.spend(len(text))
+        stack = [[text, 0, 1]]
+        tokens = 0
         while stack:
+            tokens += 1
+            if tokens == TOKENS_PER_CHARGE:  # each token read costs a Python loop: charged in batches
+                self.meter.spend(TOKENS_PER_CHARGE * TOKEN_UNITS)
+                tokens = 0
             frame = stack[-1]
-            s, i = frame
+            s, i, depth = frame
             j = s.find("\\", i)
             piece = s[i:] if j < 0 else s[i:j]
             if piece:
@@ -466,6 +649,7 @@ class _Expander:
             name = token[1:]
             try:
                 if name in DEFINERS:
+                    self.meter.spend(DEFINITION_UNITS)
                     end = parse_definition(s, j, self.table, final=len(stack) == 1)
                     if end is not None:
                         frame[1] = end
@@ -479,24 +663,46 @@ class _Expander:
                     continue
                 body, end = self._call(macro, s, m.end(), final=len(stack) == 1)
             except _NeedMore:
-                top, _ = stack.pop()
-                below, b = stack.pop()
-                stack.append([top[j:] + below[b:], 0])
+                self._join_below(stack, j)
                 continue
             frame[1] = end
             if end >= len(s):
                 stack.pop()  # nothing left in this chunk: a tail call does not nest
-            elif _TRAILING_WORD.search(body) and s[end].isalpha():
-                body += " "
+            else:
+                depth += 1
+                if _TRAILING_WORD.search(body) and s[end].isalpha():
+                    body += " "
             self.expansions += 1
             if self.expansions > self.limits.max_expansions:
                 raise MacroExpansionError(f"more than {self.limits.max_expansions} macro expansions "
                                           f"(last: \\{name})")
-            if len(stack) >= self.limits.max_depth:
+            if depth > self.limits.max_depth:
                 raise MacroExpansionError(f"macro nesting deeper than {self.limits.max_depth} "
                                           f"(at \\{name})")
-            stack.append([body, 0])
+            self.meter.spend(len(body))
+            stack.append([body, 0, depth])
         return "".join(out)
+
+    def _join_below(self, stack: list, j: int) -> None:
+        """The top chunk ends inside the construct at ``j``: join it with the next piece of the
+        chunk below (twice the length of what is joined, at least :data:`JOIN_WINDOW`), at the
+        depth of that chunk; a chunk used up leaves the stack."""
+        top = stack.pop()
+        below = stack[-1]
+        rest = top[0][j:]
+        text, b = below[0], below[1]
+        e = b + max(JOIN_WINDOW, 2 * len(rest))
+        last = text.rfind("\\", b, e)
+        if last >= 0:  # never cut a control sequence in two
+            cs = _CS.match(text, last)
+            e = max(e, cs.end() if cs else last + 1)
+        window = text[b:e]
+        below[1] = b + len(window)
+        if below[1] >= len(below[0]):
+            stack.pop()
+        joined = rest + window
+        self.meter.spend(len(joined))
+        stack.append([joined, 0, below[2]])
 
     def _grow(self, n: int) -> None:
         self.out_chars += n
@@ -528,26 +734,30 @@ class _Expander:
         return _PARAM.sub(substitute, macro.body), p
 
 
-def expand_macros(text: str, table: MacroTable, limits: MacroLimits = MacroLimits()) -> tuple[str, int]:
+def expand_macros(text: str, table: MacroTable, limits: MacroLimits = MacroLimits(),
+                  meter: WorkMeter | None = None) -> tuple[str, int]:
     """``text`` with user macros expanded (verbatim parts untouched) and the definitions in it
-    removed; returns ``(text, number of expansions)``. Raises :class:`MacroExpansionError`."""
-    expander = _Expander(table, limits, len(text))
-    out = []
-    for kind, part in segments(text):
-        out.append(part if kind != "text" else expander.expand(part))
+    removed; returns ``(text, number of expansions)``. Raises :class:`MacroExpansionError`, and
+    :class:`CleanerBudgetExceeded` when ``meter`` runs out."""
+    meter = meter or (_PAPER.get().meter if _PAPER.get() else unlimited())
+    expander = _Expander(table, limits, len(text), meter)
+    with _scanning(meter):
+        out = [part if kind != "text" else expander.expand(part) for kind, part in segments(text)]
     return "".join(out), expander.expansions
 
 
 # ---------------------------------------------------------------------------- cutting and the title
 
+#: an optional argument of \\title or of a note is looked for this far (a longer one is not one)
+MAX_OPTION_CHARS = 2000
 _BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
-_SECTION = re.compile(r"\\(?:part|chapter|section)(?![A-Za-z@])\s*\*?\s*[\[{]")
+_SECTION = re.compile(r"\\(?:part|chapter|section)(?![A-Za-z@])\s*+\*?\s*+[\[{]")
 _BIBLIOGRAPHY = re.compile(
     r"\\begin\s*\{(?:thebibliography|references)\}|\\bibliography(?![A-Za-z@])\s*\{"
     r"|\\printbibliography(?![A-Za-z@])|\\end\s*\{document\}"
-    r"|\\(?:chapter|section)\s*\*?\s*\{\s*(?i:references|bibliography|literature\s+cited)\s*\}")
+    r"|\\(?:chapter|section)\s*+\*?\s*+\{\s*+(?i:references|bibliography|literature\s++cited)\s*+\}")
 _BIBSTYLE = re.compile(r"\\bibliographystyle\s*\{[^{}]*\}")
-_TITLE = re.compile(r"\\title(?![A-Za-z@])\s*(?:\[[^\]]*\])?\s*(?=\{)")
+_TITLE = re.compile(r"\\title(?![A-Za-z@])\s*+(?:\[[^\]]{0,%d}+\])?+\s*+(?=\{)" % MAX_OPTION_CHARS)
 
 
 def body_span(text: str) -> tuple[int, int] | None:
@@ -572,19 +782,21 @@ def find_title(text: str) -> str | None:
 
 _DROP_WITH_ARGUMENT = re.compile(
     r"\\(?:thanks|footnote|footnotemark|vspace|hspace|label|altaffilmark|inst|tnoteref|fnref)"
-    r"(?![A-Za-z])\s*\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
+    r"(?![A-Za-z])\s*+\*?\s*+(?:\[[^\]]{0,%d}+\])?+\s*+(?=\{)" % MAX_OPTION_CHARS)
 _ESCAPED = re.compile(r"\\([&%$#_{}])")
 
 
 def plain_inline(latex: str) -> str:
     """A short piece of LaTeX (a title) as plain text: notes and spacing dropped, commands
     unwrapped, line breaks and ties made spaces; math is kept between its dollars."""
-    while True:
-        m = _DROP_WITH_ARGUMENT.search(latex)
-        if m is None:
-            break
+    kept, pos = [], 0
+    for m in _DROP_WITH_ARGUMENT.finditer(latex):
+        if m.start() < pos:  # inside a note already dropped
+            continue
+        kept.append(latex[pos:m.start()])
         end = brace_end(latex, m.end())
-        latex = latex[:m.start()] + (latex[end:] if end > 0 else "")
+        pos = end if end > 0 else len(latex)
+    latex = "".join(kept) + latex[pos:]
     latex = latex.replace("\\\\", " ").replace("~", " ")
     pieces = re.split(r"(\$[^$]*\$)", latex)
     for k in range(0, len(pieces), 2):  # outside math
@@ -607,30 +819,36 @@ class CleanedPaper:
 
 def tidy(text: str) -> str:
     """Trailing spaces off every line, at most one blank line in a row, no blank edges."""
-    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def clean_latex(text: str, limits: MacroLimits = MacroLimits()) -> CleanedPaper | None:
+def clean_latex(text: str, limits: MacroLimits = MacroLimits(), meter: WorkMeter | None = None) -> CleanedPaper | None:
     """A paper, its inputs resolved, as its cleaned body (None: it has no section). Comments are
-    stripped again (a no-op on what the arXiv reader gives). Raises :class:`MacroExpansionError`."""
-    text = strip_comments(text)
-    span = body_span(text)
-    if span is None:
-        return None
-    start, end = span
-    preamble = text[:start]
-    table = MacroTable()
-    collect_definitions(preamble, table)
-    raw_title = find_title(preamble)
-    title = None
-    if raw_title is not None:
-        title_table = MacroTable()
-        title_table.macros = dict(table.macros)
-        title = plain_inline(expand_macros(raw_title, title_table, limits)[0]) or None
-    body = _BIBSTYLE.sub("", text[start:end])
-    body, expanded = expand_macros(body, table, limits)
-    return CleanedPaper(tidy(body), title, table.defined, expanded, dict(sorted(table.unexpanded.items())))
+    stripped again (a no-op on what the arXiv reader gives). Raises :class:`MacroExpansionError`,
+    and :class:`CleanerBudgetExceeded` when ``meter`` runs out."""
+    meter = meter or unlimited()
+    meter.spend(len(text))
+    with _scanning(meter):
+        text = strip_comments(text)
+        span = body_span(text)
+        if span is None:
+            return None
+        start, end = span
+        preamble = text[:start]
+        meter.spend(len(preamble))
+        table = MacroTable()
+        collect_definitions(preamble, table, meter)
+        raw_title = find_title(preamble)
+        title = None
+        if raw_title is not None:
+            title_table = MacroTable()
+            title_table.macros = dict(table.macros)
+            title = plain_inline(expand_macros(raw_title, title_table, limits, meter)[0]) or None
+        body = _BIBSTYLE.sub("", text[start:end])
+        body, expanded = expand_macros(body, table, limits, meter)
+        meter.spend(len(body))
+        return CleanedPaper(tidy(body), title, table.defined, expanded, dict(sorted(table.unexpanded.items())))
 
 
 class LatexCleaner(Mapper):
@@ -639,17 +857,20 @@ class LatexCleaner(Mapper):
     Meta added: ``title`` (when found), ``macros_defined``, ``macros_expanded`` and
     ``macros_unexpanded`` (name -> reason). A paper without a section is dropped
     (``no_section``); a macro expansion past its bounds is an ``error:macro_expansion_limit``
-    carrying the paper id.
+    carrying the paper id, and a paper past its work budget (:mod:`llamacorpus.steps.clean.budget`)
+    an ``error:cleaner_budget``.
     """
 
     name = "latex_clean"
 
-    def __init__(self, limits: MacroLimits = MacroLimits()):
-        self.limits = limits
+    def __init__(self, limits: MacroLimits = MacroLimits(), budget: CleanerBudget = DEFAULT_BUDGET):
+        self.limits, self.budget = limits, budget
 
     def map(self, doc: Document) -> Document | Drop | BadInput:
         try:
-            cleaned = clean_latex(doc["text"], self.limits)
+            cleaned = clean_latex(doc["text"], self.limits, self.budget.meter(len(doc["text"])))
+        except CleanerBudgetExceeded as exc:
+            return budget_error(doc, exc, self.name)
         except MacroExpansionError as exc:
             return BadInput(MacroExpansionError.kind, doc["meta"].get("location", doc["id"]), str(exc), doc["id"])
         if cleaned is None:

@@ -25,7 +25,13 @@ from __future__ import annotations
 import re
 
 from llamacorpus.document import Document, replace, with_meta
-from llamacorpus.steps import Mapper
+from llamacorpus.steps import BadInput, Mapper
+from llamacorpus.steps.clean.budget import DEFAULT as DEFAULT_BUDGET
+from llamacorpus.steps.clean.budget import CleanerBudget, CleanerBudgetExceeded, budget_error
+
+#: work units per character: the scan reads each character at most three times (blank-line
+#: test, comment end, licence wording)
+SCAN_UNITS_PER_CHAR = 3
 
 _C_LINE, _C_BLOCK = ("//",), (("/*", "*/"),)
 _HASH = ("#",)
@@ -100,18 +106,19 @@ def _line_run(text: str, pos: int, prefixes) -> int | None:
     return end if end > pos else None
 
 
-def strip_license_header(text: str, language: str | None) -> tuple[str, int]:
-    """``text`` without its leading licence comment(s), and the number of characters removed."""
+def _leading_comments(text: str, language: str | None) -> tuple[int, list[tuple[int, int]], int] | None:
+    """The comments at the top of ``text``: ``(where they may start, [(start, end)], where the code
+    starts)``, after a shebang and a coding line; None for a language without known comment
+    syntax. Each character is looked at a bounded number of times: linear in the text."""
     syntax = COMMENT_SYNTAX.get(language or "")
     if syntax is None or not text:
-        return text, 0
+        return None
     prefixes, blocks = syntax
     pos = _line_end(text, 0) if text.startswith("#!") else 0
     for _ in range(2):  # a coding line may follow the shebang
         if pos < len(text) and CODING_LINE.match(text[pos:_line_end(text, pos)]):
             pos = _line_end(text, pos)
-    pieces = [text[:pos]]
-    removed = trim = False  # trim: blank lines left where a comment was removed
+    first, comments = pos, []
     while True:
         start = _skip_blank_lines(text, pos)
         line = text[start:_line_end(text, start)]
@@ -119,7 +126,29 @@ def strip_license_header(text: str, language: str | None) -> tuple[str, int]:
         if end is None and prefixes:
             end = _line_run(text, start, prefixes)
         if end is None:
-            break
+            return first, comments, start
+        comments.append((start, end))
+        pos = end
+
+
+def license_header(text: str, language: str | None) -> str:
+    """The leading comments of ``text`` that are licence boilerplate (what
+    :func:`strip_license_header` removes), joined; ``""`` when there are none."""
+    found = _leading_comments(text, language)
+    if found is None:
+        return ""
+    return "".join(text[start:end] for start, end in found[1] if LICENCE_WORDING.search(text[start:end]))
+
+
+def strip_license_header(text: str, language: str | None) -> tuple[str, int]:
+    """``text`` without its leading licence comment(s), and the number of characters removed."""
+    found = _leading_comments(text, language)
+    if found is None:
+        return text, 0
+    pos, comments, code = found
+    pieces = [text[:pos]]
+    removed = trim = False  # trim: blank lines left where a comment was removed
+    for start, end in comments:
         comment = text[start:end]
         if LICENCE_WORDING.search(comment):
             pieces.extend(line for line in comment.splitlines(keepends=True) if DIRECTIVE.match(line))
@@ -130,15 +159,26 @@ def strip_license_header(text: str, language: str | None) -> tuple[str, int]:
         pos = end
     if not removed:
         return text, 0
-    out = "".join(pieces) + text[start if trim else pos:]
+    out = "".join(pieces) + text[code if trim else pos:]
     return out, len(text) - len(out)
 
+
 class StripLicenseHeader(Mapper):
-    """Mapper: remove the leading licence comment; meta ``header_chars_removed`` says how much."""
+    """Mapper: remove the leading licence comment; meta ``header_chars_removed`` says how much.
+
+    Linear by construction (:func:`_leading_comments`); the text is charged to the document's work
+    budget all the same (:mod:`llamacorpus.steps.clean.budget`), like every cleaner's."""
 
     name = "license_header"
 
-    def map(self, doc: Document) -> Document:
+    def __init__(self, budget: CleanerBudget = DEFAULT_BUDGET):
+        self.budget = budget
+
+    def map(self, doc: Document) -> Document | BadInput:
+        try:
+            self.budget.meter(len(doc["text"])).spend(SCAN_UNITS_PER_CHAR * len(doc["text"]))
+        except CleanerBudgetExceeded as exc:
+            return budget_error(doc, exc, self.name)
         text, removed = strip_license_header(doc["text"], doc["meta"].get("language"))
         if not removed:
             return doc

@@ -59,6 +59,9 @@ from mwparserfromhell.wikicode import Wikicode
 
 from llamacorpus.document import Document, replace
 from llamacorpus.steps import BadInput, Drop, Mapper
+from llamacorpus.steps.clean.budget import DEFAULT as DEFAULT_BUDGET
+from llamacorpus.steps.clean.budget import CleanerBudget, CleanerBudgetExceeded, WorkMeter, budget_error, unlimited
+from llamacorpus.steps.clean.wikitext_balance import balance, ref_spans
 
 #: meta fields a reader sets for this step only (removed from its output): where the page is in
 #: its dump (for error records), and the dump's file and category link prefixes
@@ -81,6 +84,10 @@ BLOCK_TAGS = frozenset({"p", "div", "blockquote", "li", "dt", "dd", "center", "p
                         "h1", "h2", "h3", "h4", "h5", "h6", "tr", "caption", "syntaxhighlight", "source"})
 LINE_BREAK_TAGS = frozenset({"br", "hr"})
 
+#: work units charged per character for the pre-passes and the parse, and per node rendered
+PARSE_UNITS_PER_CHAR = 4
+NODE_UNITS = 20
+
 #: markup that must not survive in cleaned text
 MARKUP_RESIDUE = ("[[", "]]", "{{", "}}", "<ref", "{|", "|}", "<!--")
 
@@ -95,21 +102,32 @@ REMOVED = "\ufdd0"
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]+)*$")
 _BEHAVIOUR_SWITCH = re.compile(r"__([^\W\d_]+(?:_[^\W\d_]+)*)__")
 _QUOTES = re.compile(r"'{2,}")
-_STRAY_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
+_STRAY_TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # what looks like a tag: the parser paired none of these
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_REF = re.compile(r"<ref(?:\s[^<>]*)?/>|<ref(?:\s[^<>]*)?>.*?</ref\s*>", re.S | re.I)
 _URL_PARAMETER = re.compile(r"url\s*=", re.I)
-_PARENTHETICAL = re.compile(r"\s*\([^()]*\)\s*$")
+_PARENTHETICAL = re.compile(r"(?<!\s)\s*+\([^()]*\)\s*$")
 # tidying around REMOVED (R): "(R; R)" -> "", "(R; x" -> "(x", "x, R)" -> "x)", "a: R, b" -> "a: b",
 # "x R." -> "x.", a line starting "R : x" -> "x"; then spaces, blank lines and lines left holding
-# only punctuation
+# only punctuation. Each pattern is linear: a match starts only where a run of spaces (or of
+# spaces and R) starts, and runs are read once (lookaheads, possessive quantifiers), never retried
+# from every character of a long run.
+_W = "[ \t\ufdd0]"
+
+
+def _drop_spaced_removal(m: re.Match) -> str:
+    """A run of spaces and R before punctuation: from its first space on it goes, when an R is there."""
+    run = m.group()
+    first = min((i for i in (run.find(" "), run.find("\t")) if i >= 0), default=-1)
+    return run[:first] if first >= 0 and REMOVED in run[first:] else run
+
+
 _TIDY_AROUND_REMOVED = (
-    (re.compile(r"[ \t]*\((?=[^()\n]*\ufdd0)[\s\ufdd0,;:]*\)"), ""),
+    (re.compile(r"(?<![ \t])[ \t]*+\((?=[^()\n]*\ufdd0)[\s\ufdd0,;:]*\)"), ""),
     (re.compile(r"\(\s*\ufdd0[\s\ufdd0]*(?:[,;:][\s\ufdd0]*)*"), "("),
-    (re.compile(r"[,;:][ \t\ufdd0]*\ufdd0[ \t\ufdd0]*\)"), ")"),
-    (re.compile(r"([,;:])[ \t\ufdd0]*\ufdd0[ \t\ufdd0]*[,;]"), r"\1"),
-    (re.compile(r"[ \t]+[ \t\ufdd0]*\ufdd0[ \t\ufdd0]*(?=[.,;:!?)])"), ""),
-    (re.compile(r"^[ \t\ufdd0]*\ufdd0[ \t\ufdd0]*[,;:]+", re.M), ""),
+    (re.compile(r"[,;:](?=%s*\ufdd0)%s*+\)" % (_W, _W)), ")"),
+    (re.compile(r"([,;:])(?=%s*\ufdd0)%s*+[,;]" % (_W, _W)), r"\1"),
+    (re.compile(r"(?<!%s)%s++(?=[.,;:!?)])" % (_W, _W)), _drop_spaced_removal),
+    (re.compile(r"^(?=%s*\ufdd0)%s*+[,;:]+" % (_W, _W), re.M), ""),
 )
 _SPACES = re.compile(r"[ \t\u00a0\u200b]{2,}")
 _ONLY_PUNCTUATION = re.compile(r"^[.,;:]+$")
@@ -165,18 +183,24 @@ class WikitextToText(Mapper):
     Reads and removes the reader's transient meta (:data:`LOCATION_META`,
     :data:`LINK_NAMESPACES_META`); records ``markup_lines_removed`` in meta when lines holding
     unparsed markup were removed. Drops a page whose text ends up empty (reason ``empty``); a page
-    mwparserfromhell cannot parse is an error ``unparsable_wikitext`` with the page's dump
-    location and document id.
+    mwparserfromhell cannot parse is an error ``unparsable_wikitext``, and one past its work
+    budget (:mod:`llamacorpus.steps.clean.budget`) an error ``cleaner_budget``, each with the
+    page's dump location and document id.
     """
 
     name = "wikitext"
+
+    def __init__(self, budget: CleanerBudget = DEFAULT_BUDGET):
+        self.budget = budget
 
     def map(self, doc: Document) -> Document | Drop | BadInput:
         meta = dict(doc["meta"])
         location = meta.pop(LOCATION_META, doc["id"])
         namespaces = LinkNamespaces.from_meta(meta.pop(LINK_NAMESPACES_META, None))
         try:
-            rendered = wikitext_to_text(doc["text"], namespaces)
+            rendered = wikitext_to_text(doc["text"], namespaces, self.budget.meter(len(doc["text"])))
+        except CleanerBudgetExceeded as exc:
+            return budget_error(doc, exc, self.name, location)
         except WikitextError as exc:
             return BadInput("unparsable_wikitext", location, str(exc), doc["id"])
         if rendered.residue_lines:
@@ -187,14 +211,21 @@ class WikitextToText(Mapper):
         return out
 
 
-def wikitext_to_text(wikitext: str, namespaces: LinkNamespaces | None = None) -> Rendered:
-    """The plain text of a page's wikitext (see the module docstring for what is kept)."""
-    renderer = _Renderer(namespaces or LinkNamespaces())
+def wikitext_to_text(wikitext: str, namespaces: LinkNamespaces | None = None,
+                     meter: WorkMeter | None = None) -> Rendered:
+    """The plain text of a page's wikitext (see the module docstring for what is kept). Raises
+    :class:`CleanerBudgetExceeded` when ``meter`` runs out: the text and the parse (linear, see
+    :func:`parse_page`) are charged by their length, rendering by the nodes and text it visits."""
+    meter = meter or unlimited()
+    meter.spend(PARSE_UNITS_PER_CHAR * len(wikitext))
+    renderer = _Renderer(namespaces or LinkNamespaces(), meter)
     try:
         renderer.render(parse_page(wikitext))
     except RecursionError as exc:
         raise WikitextError("wikitext nests too deep to render") from exc
-    return tidy(renderer.sections())
+    sections = renderer.sections()
+    meter.spend(sum(len(body) for _, _, body in sections))
+    return tidy(sections)
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -209,10 +240,11 @@ def parse(wikitext: str, skip_style_tags: bool = False) -> Wikicode:
 def parse_page(wikitext: str) -> Wikicode:
     """The one parse of a page for its text. Comments, references and tables are cut out first,
     cheaply and the way MediaWiki's preprocessor finds them (it halves mwparserfromhell's time on
-    reference-heavy pages); bold/italic quotes stay text for :func:`clean_text_node` to drop
-    (MediaWiki scopes them to a line, while mwparserfromhell lets an unclosed ``''`` swallow the
-    template around it)."""
-    return parse(strip_tables(strip_comments_and_refs(wikitext.replace(REMOVED, ""))), skip_style_tags=True)
+    reference-heavy pages), and markup that never closes is escaped
+    (:func:`llamacorpus.steps.clean.wikitext_balance.balance`: the parse stays linear);
+    bold/italic quotes stay text for :func:`clean_text_node` to drop (MediaWiki scopes them to a
+    line, while mwparserfromhell lets an unclosed ``''`` swallow the template around it)."""
+    return parse(balance(strip_tables(strip_comments_and_refs(wikitext.replace(REMOVED, "")))), skip_style_tags=True)
 
 
 def strip_comments_and_refs(wikitext: str) -> str:
@@ -221,7 +253,13 @@ def strip_comments_and_refs(wikitext: str) -> str:
     if "<!--" in wikitext:
         wikitext = _COMMENT.sub("", wikitext)
     if "<ref" in wikitext.lower():
-        wikitext = _REF.sub(REMOVED, wikitext)
+        pieces, last = [], 0
+        for start, end in ref_spans(wikitext):
+            pieces.append(wikitext[last:start])
+            pieces.append(REMOVED)
+            last = end
+        pieces.append(wikitext[last:])
+        wikitext = "".join(pieces)
     return wikitext
 
 
@@ -263,8 +301,8 @@ class _Section:
 class _Renderer:
     """Walks a parsed page once, appending visible text to the current section."""
 
-    def __init__(self, namespaces: LinkNamespaces):
-        self.namespaces = namespaces
+    def __init__(self, namespaces: LinkNamespaces, meter: WorkMeter):
+        self.namespaces, self.meter = namespaces, meter
         self._sections = [_Section(0, "", [])]
         self.out = self._sections[0].parts
 
@@ -288,8 +326,11 @@ class _Renderer:
 
     def node(self, node) -> None:
         if isinstance(node, Text):
+            self.meter.spend(NODE_UNITS + len(node.value))
             self.out.append(clean_text_node(node.value))
-        elif isinstance(node, Wikilink):
+            return
+        self.meter.spend(NODE_UNITS)
+        if isinstance(node, Wikilink):
             self.out.append(self.wikilink(node))
         elif isinstance(node, Tag):
             self.tag(node)
@@ -423,10 +464,10 @@ def reference_urls(wikitext: str) -> list[str]:
     text = _COMMENT.sub("", wikitext) if "<!--" in wikitext else wikitext
     urls: list[str] = []
     rest, last = [], 0
-    for ref in _REF.finditer(text):
-        rest.append(text[last:ref.start()])
-        last = ref.end()
-        code = parse(ref.group(0), skip_style_tags=True)
+    for start, end in sorted(ref_spans(text)):
+        rest.append(text[last:start])
+        last = end
+        code = parse(balance(text[start:end]), skip_style_tags=True)
         for tag in code.ifilter_tags(recursive=False):
             if tag.contents is not None:
                 urls.extend(str(link.url).strip() for link in _links_outside_templates(tag.contents))
@@ -434,7 +475,7 @@ def reference_urls(wikitext: str) -> list[str]:
     rest.append(text[last:])
     outside = "".join(rest)
     if _URL_PARAMETER.search(outside):
-        urls.extend(_template_urls(parse(outside, skip_style_tags=True)))
+        urls.extend(_template_urls(parse(balance(outside), skip_style_tags=True)))
     return list(dict.fromkeys(u for u in urls if u))
 
 
