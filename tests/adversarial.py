@@ -161,7 +161,7 @@ def github(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial:
 
 def books(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial:
     """A Books3/PG-19 JSONL: two real books, a line that is not JSON, a record without text, (a
-    lone surrogate; and a binary .txt "book")."""
+    lone surrogate); three real Gutenberg .txt books (and a binary .txt "book")."""
     folder = root / "books"
     folder.mkdir(parents=True)
     path = folder / "books-adversarial.jsonl"
@@ -178,6 +178,12 @@ def books(root: Path, extras: frozenset[str] = frozenset()) -> Adversarial:
         bad.append(Bad("error:invalid_unicode", f"{path}:5"))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     files = [path]
+    for name in ("11-0_alice_current.txt", "84-0_frankenstein.txt", "1342-0_pride-and-prejudice.txt"):
+        # real Gutenberg files beside the broken ones: most of what a source reads is good, so the
+        # run's max_error_fraction (tested in tests/test_reuse.py) does not stop it
+        files.append(folder / name)
+        files[-1].write_bytes((FIXTURES / "books" / name).read_bytes())
+        good.add(f"books/gutenberg/{name[:-len('.txt')]}")
     if "binary_book" in extras:
         binary = folder / "random-bytes.txt"
         binary.write_bytes(random.Random(14).randbytes(50_000).replace(b"\x00", b"\x01"))

@@ -80,24 +80,20 @@ def test_page_whose_declared_charset_lies(tmp_path):
     check(adv, run)
 
 
-@needs("max_record_bytes: error:oversize_record, skipped streaming", "readers")
 def test_jsonl_record_past_max_record_bytes(tmp_path):
     adv, run = run_adversarial("c4", tmp_path, {"oversize_record"})
     check(adv, run)
 
 
-@needs("binary text dropped as binary", "readers")
 def test_binary_book(tmp_path):
     adv, run = run_adversarial("books", tmp_path, {"binary_book"})
     check(adv, run)
 
 
-@needs("one rule for lone surrogates in every JSONL reader: error:invalid_unicode", "readers")
 def test_lone_surrogates_in_c4_books_and_github_records(tmp_path):
     run_all(tmp_path, ["c4", "github", "books"], {"surrogates"})
 
 
-@needs("0-byte inputs of every source: error:empty_file", "readers")
 def test_empty_input_of_every_source(tmp_path):
     run_all(tmp_path, SOURCES, {"empty_file"})
 
@@ -136,9 +132,7 @@ def run_all(tmp_path: Path, names: list[str], extras=frozenset(), workers: int =
 
 @pytest.mark.parametrize("extras", [
     pytest.param(frozenset(), id="this-branch"),
-    pytest.param(ALL_EXTRAS, id="all-of-issue-14", marks=needs(
-        "surrogates, empty files, oversize JSONL, binary books (readers); charset re-detection counted (cc)",
-        "readers, cc")),
+    pytest.param(ALL_EXTRAS, id="all-of-issue-14", marks=needs("charset re-detection counted as charset_redetected", "cc")),
 ])
 def test_acceptance_run_over_all_sources_on_two_workers(extras, tmp_path):
     run_all(tmp_path, SOURCES, extras, workers=2)
