@@ -29,6 +29,7 @@ NETWORK_CALLS = ("datasets.load_dataset", "datasets.load_dataset_builder", "data
 #: the documented places where remote reading may happen, and why
 ALLOWED = {
     "apache_beam.io.filesystems": {"llamacorpus/fileio.py": "gs:// and other remote paths, through Beam's FileSystems"},
+    "apache_beam.io.gcp.gcsio": {"llamacorpus/fileio.py": "gs:// object generations and CRC32C for the reuse fingerprint"},
     "urllib.request": {"llamacorpus/sources/commoncrawl.py": "Common Crawl's http(s) reader"},
     "datasets.load_dataset": {"llamacorpus/sources/c4.py": "C4 from the Hugging Face hub (hf_dataset inputs)"},
 }

@@ -165,6 +165,15 @@ def _oversize(location: str, size: int, cfg: ArxivConfig) -> BadInput:
 _SKIPPED_KINDS = (("issym", "symlink_member"), ("islnk", "hardlink_member"), ("isdev", "device_member"))
 
 
+def member_verdict(member: tarfile.TarInfo, where: str):
+    """True for a regular file to read; else what to yield instead: a counted Drop for a link or a
+    device, nothing for a directory."""
+    skipped = next((reason for test, reason in _SKIPPED_KINDS if getattr(member, test)()), None)
+    if skipped:
+        return [Drop(skipped, location=where)]
+    return True if member.isfile() else []
+
+
 def tar_members(tar: tarfile.TarFile, location: str, cfg: ArxivConfig) -> Iterator[Member | BadInput | Drop]:
     """The TeX files of a tar read as a stream: ``(path, bytes)``, BadInput for a member that is
     unsafe or too large (skipped) and Drop for links and devices (skipped); directories and other
@@ -178,11 +187,9 @@ def tar_members(tar: tarfile.TarFile, location: str, cfg: ArxivConfig) -> Iterat
             yield BadInput("oversize_archive", where, f"a member of {member.size} bytes would take the archive past "
                            f"max_archive_bytes {cfg.max_archive_bytes}; the rest of the archive is not read")
             return
-        skipped = next((reason for test, reason in _SKIPPED_KINDS if getattr(member, test)()), None)
-        if skipped:
-            yield Drop(skipped, location=where)
-            continue
-        if not member.isfile():
+        verdict = member_verdict(member, where)
+        if verdict is not True:
+            yield from verdict
             continue
         name = safe_member_name(member.name)
         if name is None:
@@ -444,11 +451,9 @@ class Arxiv(Source):
         tar = tarfile.open(fileobj=raw, mode="r|")
         for member in tar:
             where = f"{path}!{member.name}"
-            skipped = next((reason for test, reason in _SKIPPED_KINDS if getattr(member, test)()), None)
-            if skipped:
-                yield Drop(skipped, location=where)
-                continue
-            if not member.isfile():
+            verdict = member_verdict(member, where)
+            if verdict is not True:
+                yield from verdict
                 continue
             base = posixpath.basename(member.name)
             if base.lower().endswith(".pdf"):

@@ -269,7 +269,7 @@ class GitHub(Source):
     category_fields = ("license", "language")
     meta_fields = {"repo_name": str, "path": str, "ref": str, "license": str, "language": str,
                    "header_chars_removed": int, "max_line_length": int, "mean_line_length": float,
-                   "alnum_fraction": float, "alpha_per_token": float}
+                   "alnum_fraction": float, "alpha_per_token": float, "file_license": str}
     default_inputs = ("github/*.jsonl",)
 
     def input_paths(self, cfg: GitHubConfig, ctx: RunContext) -> list[str]:

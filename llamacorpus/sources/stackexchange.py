@@ -299,7 +299,7 @@ class StackExchange(Source):
     category_fields = ("site",)
     meta_fields = {"site": str, "question_id": int, "url": str, "title": str, "score": int, "answer_count": int,
                    "accepted_answer_id": int, "tags": list[str], "timestamp": str, "answer_ids": list[int],
-                   "answer_scores": list[int], "site_rank": int, "location": str}
+                   "answer_scores": list[int], "site_rank": int, "location": str, "html_flattened": int}
     default_inputs = ("stackexchange/*-Posts.xml",)
 
     def read(self, cfg: StackExchangeConfig, path: str) -> Iterator:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-import socket
+import platform
 import threading
 from typing import Iterable
 
@@ -36,7 +36,7 @@ class _Recorder:
     def __init__(self, directory: str):
         _Recorder._serial += 1
         self.directory = directory
-        self.path = f"{directory}/{socket.gethostname()}-{os.getpid()}-{_Recorder._serial}.json"
+        self.path = f"{directory}/{platform.node()}-{os.getpid()}-{_Recorder._serial}.json"
         self.totals: collections.Counter = collections.Counter()
         self.dirty = False
         self.stopped = threading.Event()
