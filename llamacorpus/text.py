@@ -55,7 +55,7 @@ def canonical(encoding: str | None) -> str | None:
 
 def looks_binary(data: bytes) -> bool:
     """NUL bytes in the first :data:`SNIFF_BYTES` (UTF-16 is never given to this module undeclared)."""
-    return b"\x00" in data[:SNIFF_BYTES]
+    return data.find(b"\x00", 0, SNIFF_BYTES) >= 0
 
 
 def control_fraction(text: str) -> float:

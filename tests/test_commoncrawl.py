@@ -4,6 +4,7 @@ import functools
 import gzip
 import http.server
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -252,10 +253,14 @@ def test_non_html_payload_and_http_status_are_dropped_with_reasons(tmp_path):
     pdf = replace_block(responses[0], b"Content-Type: text/html", b"Content-Type: application/pdf")
     missing = replace_block(responses[1], b"HTTP/1.1 200 OK", b"HTTP/1.1 404 Not Found")
     no_head_end = replace_block(responses[3], b"\r\n\r\n", b"\r\n")  # HTTP head runs into the page
-    path = write_members(tmp_path / "mixed.warc.gz", [info, pdf, missing, no_head_end, responses[2]])
+    payload = responses[4].split(b"\r\n\r\n", 2)[2][:-4]
+    noise = random.Random(14).randbytes(20_000).replace(b"\x00", b"\x01")  # "text/html" that is not text
+    binary = replace_block(responses[4], payload, noise)
+    path = write_members(tmp_path / "mixed.warc.gz", [info, pdf, missing, no_head_end, binary, responses[2]])
     items = read(path)
-    assert outcomes(items) == ["not_html", "http_status=404", "malformed_http_header", "doc"]
+    assert outcomes(items) == ["not_html", "http_status=404", "malformed_http_header", "binary", "doc"]
     assert items[0].location.startswith(f"{path}@")
+    assert items[3].location == f"{path}@{member_offsets(path)[4]}"
 
 
 def test_invalid_utf8(tmp_path):
