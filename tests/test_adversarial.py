@@ -6,9 +6,8 @@ every step, every bad record appears in errors/ or rejected/ with its outcome an
 (file and line, member or offset; a step's drop by its document id), every good record of the
 same files is in documents/, and nothing outside an input got in.
 
-The cases whose fix belongs to another engineer are their own tests, marked
-``xfail(strict=True)`` with the item and the engineer; they pass once that branch is merged
-(the lead removes the marks then).
+The cases whose fix belonged to another engineer's branch are their own tests (the inputs of
+:data:`adversarial.EXTRAS`); all of them pass now.
 
 The acceptance run: ``beam_main``'s ``main`` over all seven sources at once, one set of
 adversarial files per source, on two worker processes (``--direct_running_mode
@@ -70,11 +69,6 @@ def test_adversarial_inputs_of_each_source(name, tmp_path):
     check(adv, run)
 
 
-def needs(item: str, engineer: str):
-    return pytest.mark.xfail(strict=True, reason=f"needs {item} ({engineer})")
-
-
-@needs("charset re-detection counted as charset_redetected", "cc")
 def test_page_whose_declared_charset_lies(tmp_path):
     adv, run = run_adversarial("commoncrawl", tmp_path, {"charset"})
     check(adv, run)
@@ -132,7 +126,7 @@ def run_all(tmp_path: Path, names: list[str], extras=frozenset(), workers: int =
 
 @pytest.mark.parametrize("extras", [
     pytest.param(frozenset(), id="this-branch"),
-    pytest.param(ALL_EXTRAS, id="all-of-issue-14", marks=needs("charset re-detection counted as charset_redetected", "cc")),
+    pytest.param(ALL_EXTRAS, id="all-of-issue-14"),
 ])
 def test_acceptance_run_over_all_sources_on_two_workers(extras, tmp_path):
     run_all(tmp_path, SOURCES, extras, workers=2)

@@ -11,34 +11,43 @@ Inputs
 Reading (:func:`iter_records`, then :func:`to_document`)
     FastWARC streams the records (one gzip member each in CC files); WARC headers are read by name.
     Strict parsing with recovery: a record followed by something that is not a WARC header had a
-    wrong Content-Length (``bad_content_length``, the record is not trusted); an unparseable header
+    wrong Content-Length (``bad_content_length``, the record is not trusted), and so has one that
+    claims more bytes than the file holds while records follow it (its gzip member ends before the
+    file does, or a ``WARC/1.x`` line follows in a plain file); an unparseable header
     is ``malformed_warc_record`` (``malformed_http_header`` for a response's HTTP head, which
     spoils that record only); corrupt compressed data is ``corrupt_gzip``; after each, reading
     resumes at the next gzip member (``.gz``) or the next ``WARC/1.x`` line (plain files). A record
     cut short is ``truncated_gzip`` (``truncated_record`` in a plain file), as is a file whose last
     gzip member is cut; a file without any record is ``empty_file``. Locations are
     ``<file>@<offset of the record's gzip member>`` (the offset CC's index uses). A WET text that is
-    not UTF-8 is ``invalid_utf8`` (CC writes UTF-8, so it is corruption).
+    not UTF-8 is ``invalid_utf8`` (CC writes UTF-8, so it is corruption). A WET text is read as
+    CCNet reads it (``process_wet_file.py``): every line stripped, empty lines dropped, the first
+    line is the title (CC's WET writes the page's ``<title>`` there) and is not in the text.
 
     A WARC response becomes a document only when its status is 2xx (else dropped as
     ``http_status=<code>``) and its payload is HTML (``text/html``, ``application/xhtml+xml`` from
     the HTTP Content-Type, else CC's ``WARC-Identified-Payload-Type``; else dropped as
-    ``not_html``). Chunked, gzip and deflate payloads (non-CC WARCs) are decoded. The charset is the
-    HTML meta tag, else uchardet's guess (resiliparse ``detect_encoding``); bytes invalid in it
-    become U+FFFD rather than turning the whole page into mojibake through a fallback codec.
+    ``not_html``). Chunked, gzip and deflate payloads (non-CC WARCs) are decoded. Bytes become text
+    by the rule every source uses (:func:`llamacorpus.text.decode`): UTF-8 first, else the declared
+    charset (the HTML meta tag in the first 4 KB, else the HTTP Content-Type's; WHATWG labels, so
+    ``iso-8859-1`` is windows-1252), else charset detection. A few bytes invalid in the declared
+    charset become U+FFFD rather than the whole page mojibake; a declaration the bytes contradict
+    (a "utf-8" page in cp1251 was 84% U+FFFD) is re-detected and counted as
+    ``read/charset_redetected``; a payload that is not text is dropped as ``binary``.
     ``main_content`` (default false) selects resiliparse's main-content heuristics; the default
     extracts the whole visible page like CC's WET files, which is what CCNet and LLaMA processed and
-    what line dedup is designed to clean (menus and footers repeat across pages and go there), and
-    it keeps WET and WARC inputs of one page the same text. A record body over ``max_page_bytes``
-    is dropped unread (``page_too_large``); text under ``min_chars`` (CCNet's min_len, 300) is
-    dropped as ``too_short``.
+    what line dedup is designed to clean (menus and footers repeat across pages and go there). (A
+    WARC page's text keeps resiliparse's indentation and empty lines, which the CCNet reading of a
+    WET text drops; line dedup normalises the first away and removes the second.) A record body
+    over ``max_page_bytes`` is dropped unread (``page_too_large``); text under ``min_chars``
+    (CCNet's min_len, 300) is dropped as ``too_short``.
 
 Documents
     id ``commoncrawl/<sha1 hex of "url\\x1fWARC-Date">``: the payload digest alone is not unique
     (one payload at many URLs is common), and the same capture read from its WET and its WARC gets
     the same id, which URL dedup then resolves. Meta: ``url``, ``digest`` (WARC-Payload-Digest),
     ``date`` (WARC-Date), ``cc_segment`` (the file's path from ``crawl-data/``, else its name),
-    ``source_domain``, ``title`` (HTML ``<title>``; WET records carry no title: ""), then
+    ``source_domain``, ``title`` (HTML ``<title>``; a WET record's first line, CCNet's rule), then
     ``original_nlines``/``nlines`` (line dedup), ``language``/``language_score`` (language ID).
 """
 from __future__ import annotations
@@ -48,6 +57,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import urllib.request
 import zlib
 from typing import IO, Iterator, Literal, NamedTuple
@@ -58,18 +68,22 @@ from llamacorpus.document import make_document
 from llamacorpus.sources import wikipedia
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.sources.wikipedia.references import ReferenceReader
-from llamacorpus.steps import BadInput, Drop
+from llamacorpus.steps import BadInput, Drop, Note
 from llamacorpus.steps.dedup.lines import LineDedup
 from llamacorpus.steps.dedup.urls import UrlDedup
 from llamacorpus.steps.filters.langid import LanguageId
 from llamacorpus.steps.filters.perplexity import PerplexityConfig, perplexity_prepare, perplexity_steps
 from llamacorpus.steps.filters.wiki_classifier import ClassifierConfig, classifier_prepare, classifier_steps
+from llamacorpus.text import decode
 from llamacorpus.urls import domain
 
 SOURCE_NAME = "commoncrawl"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MARKER = b"\nWARC/1."
+#: bytes of a page searched for its meta charset (HTML's prescan looks at 1024; real pages put it later)
+META_SCAN_BYTES = 4096
+_META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:+-]+)""", re.I)
 HTTP_TIMEOUT = 120
 
 
@@ -203,6 +217,33 @@ def gzip_tail_is_complete(path: str, offset: int) -> bool:
     return True
 
 
+def record_follows(path: str, offset: int, compressed: bool) -> bool:
+    """Whether another record starts after the one at ``offset``: its gzip member ends before the
+    file does (``.gz``), or a ``WARC/1.x`` line follows it (plain files)."""
+    if not compressed:
+        return next_sync_point(path, offset, compressed) is not None
+    d = zlib.decompressobj(31)
+    with open_at(path, offset) as f:
+        while not d.eof:
+            data = f.read(1 << 20)
+            if not data:
+                return False
+            try:
+                while data and not d.eof:
+                    d.decompress(data, 1 << 20)  # output is discarded; bounded memory per call
+                    data = d.unconsumed_tail
+            except zlib.error:
+                return False
+        return bool(d.unused_data or f.read(1))
+
+
+def _ran_past_the_end(item) -> bool:
+    """Whether the last record a clean pass read may claim more bytes than the file holds: its
+    body was cut (``truncated_*``) or its Content-Length is past max_page_bytes (skipped unread)."""
+    return (isinstance(item, BadInput) and item.kind in ("truncated_gzip", "truncated_record")
+            or isinstance(item, Drop) and item.reason == "page_too_large")
+
+
 def segment_name(path: str) -> str:
     """CCNet's cc_segment: the path from ``crawl-data/`` when there is one, else the file name."""
     at = path.find("crawl-data/")
@@ -224,6 +265,7 @@ class RawRecord(NamedTuple):
     content_type: str = ""  # HTTP mime type, else WARC-Identified-Payload-Type (responses)
     transfer_encoding: str = ""
     content_encoding: str = ""
+    charset: str = ""  # the HTTP Content-Type's charset (responses)
 
 
 class _Malformed(Exception):
@@ -267,7 +309,8 @@ def _take(rec, location: str, max_bytes: int):
     mime = (rec.http_content_type or headers.get("WARC-Identified-Payload-Type") or "").lower()
     return RawRecord("response", status=http.status_code, content_type=mime,
                      transfer_encoding=(http.get("Transfer-Encoding") or "").lower(),
-                     content_encoding=(http.get("Content-Encoding") or "").lower(), **common)
+                     content_encoding=(http.get("Content-Encoding") or "").lower(), charset=rec.http_charset or "",
+                     **common)
 
 
 def iter_records(path: str, max_bytes: int = 1 << 62) -> Iterator:
@@ -313,6 +356,10 @@ def iter_records(path: str, max_bytes: int = 1 << 62) -> Iterator:
                 failure = BadInput("malformed_warc_record", f"{path}@{start}", message)
         else:
             failed_at = None
+            if _ran_past_the_end(pending) and record_follows(path, pending_offset, compressed):
+                failure = BadInput("bad_content_length", f"{path}@{pending_offset}",
+                                   "its Content-Length runs past the end of the file, over the records after it")
+                failed_at, pending = pending_offset, None
         finally:
             stream.close()
         seen += count
@@ -366,45 +413,91 @@ def _dechunk(data: bytes) -> bytes:
         pos = eol + 4 + size
 
 
-def html_to_text(html: bytes, main_content: bool = False) -> tuple[str, str]:
-    """(title, text) of an HTML payload: charset from the meta tag, else uchardet; resiliparse text."""
+class HtmlText(NamedTuple):
+    """An HTML payload as text: its ``<title>``, its visible text, and whether the charset it
+    declared was contradicted by its bytes (:func:`llamacorpus.text.decode`)."""
+
+    title: str
+    text: str
+    charset_redetected: bool = False
+
+
+def declared_charset(html: bytes, http_charset: str = "") -> str | None:
+    """The charset a page declares: its ``<meta charset>`` / ``http-equiv`` tag in the first
+    :data:`META_SCAN_BYTES`, else the HTTP Content-Type's; as the codec the WHATWG label maps to
+    (``iso-8859-1`` and ``us-ascii`` are windows-1252; a meta tag's ``utf-16`` is UTF-8)."""
+    from resiliparse.parse.encoding import map_encoding_to_html5
+
+    meta = _META_CHARSET.search(html, 0, META_SCAN_BYTES)
+    label = meta.group(1).decode("ascii") if meta else http_charset
+    encoding = map_encoding_to_html5(label, fallback_utf8=False) if label else None
+    if meta and encoding and encoding.startswith("utf-16"):
+        return "utf-8"  # HTML's rule: bytes a parser can read a meta tag in are not UTF-16
+    return encoding
+
+
+def html_to_text(html: bytes, main_content: bool = False, http_charset: str = "") -> HtmlText | None:
+    """An HTML payload as a :class:`HtmlText`, or None when its bytes are not text. Bytes to str by
+    the one rule (:func:`llamacorpus.text.decode`: UTF-8, else the declared charset, else
+    detection), then resiliparse's tree and plain text."""
     from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
     from resiliparse.parse.html import HTMLTree
 
-    encoding = detect_encoding(html, from_html_meta=True)
-    tree = HTMLTree.parse(bytes_to_str(html, encoding, errors="replace", fallback_encodings=()))
-    return (tree.title or "").strip(), extract_plain_text(tree, main_content=main_content).strip()
+    decoded = decode(html, declared_charset(html, http_charset))
+    if decoded is None:
+        return None
+    tree = HTMLTree.parse(decoded.text)
+    return HtmlText((tree.title or "").strip(), extract_plain_text(tree, main_content=main_content).strip(),
+                    decoded.redetected)
 
 
 def document_id(url: str, date: str) -> str:
     return hashlib.sha1(f"{url}\x1f{date}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def to_document(raw: RawRecord, cfg: CommonCrawlConfig, segment: str):
-    """A RawRecord -> a document, or Drop / BadInput with the record's location."""
+def wet_title_and_text(body: str) -> tuple[str, str]:
+    """CCNet's reading of a WET text (``process_wet_file.py``): every line stripped, empty lines
+    dropped, the first line is the page's title (CC's WET writes the HTML title there) and the
+    others, joined by ``"\\n"``, are the text."""
+    lines = [line for line in (raw.strip() for raw in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+             if line]
+    return (lines[0], "\n".join(lines[1:])) if lines else ("", "")
+
+
+def to_document(raw: RawRecord, cfg: CommonCrawlConfig, segment: str) -> Iterator:
+    """A RawRecord -> a document, Drop or BadInput with the record's location, after a
+    ``Note("charset_redetected")`` when the page's declared charset was contradicted."""
     if raw.kind == "conversion":
         try:
-            text, title = raw.body.decode("utf-8").strip(), ""
+            title, text = wet_title_and_text(raw.body.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            return BadInput("invalid_utf8", raw.location, str(exc))
+            yield BadInput("invalid_utf8", raw.location, str(exc))
+            return
     else:
         if not 200 <= raw.status < 300:
-            return Drop(f"http_status={raw.status}", location=raw.location)
+            yield Drop(f"http_status={raw.status}", location=raw.location)
+            return
         if raw.content_type not in HTML_TYPES:
-            return Drop("not_html", location=raw.location)
+            yield Drop("not_html", location=raw.location)
+            return
         try:
             html = _decode_payload(raw, cfg.max_page_bytes)
         except (ValueError, zlib.error) as exc:
-            return BadInput("bad_content_encoding", raw.location, f"{type(exc).__name__}: {exc}")
+            yield BadInput("bad_content_encoding", raw.location, f"{type(exc).__name__}: {exc}")
+            return
         if len(html) > cfg.max_page_bytes:
-            return Drop("page_too_large", location=raw.location)
-        title, text = html_to_text(html, cfg.main_content)
+            yield Drop("page_too_large", location=raw.location)
+            return
+        page = html_to_text(html, cfg.main_content, raw.charset)
+        if page is None:
+            yield Drop("binary", location=raw.location)
+            return
+        if page.charset_redetected:
+            yield Note("charset_redetected")
+        title, text = page.title, page.text
     doc = make_document(SOURCE_NAME, document_id(raw.url, raw.date), text, url=raw.url, digest=raw.digest,
                         date=raw.date, cc_segment=segment, source_domain=domain(raw.url), title=title)
-    if len(text) < cfg.min_chars:
-        return Drop("too_short", doc, raw.location)
-    return doc
+    yield Drop("too_short", doc, raw.location) if len(text) < cfg.min_chars else doc
 
 
 def read_listing(listing: str, base_url: str, limit: int = 0) -> list[str]:
@@ -453,7 +546,10 @@ class CommonCrawl(Source):
     def read(self, cfg: CommonCrawlConfig, path: str) -> Iterator:
         segment = segment_name(path)
         for item in iter_records(path, cfg.max_page_bytes):
-            yield to_document(item, cfg, segment) if isinstance(item, RawRecord) else item
+            if isinstance(item, RawRecord):
+                yield from to_document(item, cfg, segment)
+            else:
+                yield item
 
     def steps(self, cfg: CommonCrawlConfig, ctx: RunContext) -> list:
         steps: list = [UrlDedup(self.name)]
