@@ -1,7 +1,7 @@
 """fastText language identification (lid.176), CCNet's way, as a reusable filter.
 
 CCNet (``cc_net/split_by_lang.py``, ``Classifier``) feeds the whole document to fastText with its
-newlines deleted (``text.replace("\n", "")``: the last word of a line and the first of the next
+newlines deleted (``text.replace("\\n", "")``: the last word of a line and the first of the next
 are glued into one token, they are not separated by a space), keeps the top label, and rounds its
 probability to 2 decimals (numpy's ``round``) before comparing it with the threshold. So a page
 scored 0.496 is kept at the threshold 0.5, and the stored ``language_score`` is the rounded
