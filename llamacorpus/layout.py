@@ -10,6 +10,7 @@ builds one by hand::
     OUT/rejected/<source>/<reason>.jsonl                samples of dropped documents
     OUT/errors/<source>/errors-*.jsonl                  dead letters
     OUT/stats/run.json, mixture.json, <step>.json       the run's statistics and step reports
+    OUT/stats/line_dedup.json                           lines in and removed per Common Crawl dump, per scope
     OUT/stats/sources/<source>.json                     one source's funnel
     OUT/stats/distributions/<group>.json                histograms and quantiles
     OUT/stats/categories/<group>.json                   documents per category value
@@ -98,6 +99,11 @@ class Layout:
     @property
     def run_json(self) -> str:
         return self.stats("run")
+
+    @property
+    def line_dedup(self) -> str:
+        """Line dedup's report: per dump, lines in and removed under each scope (run, dump, files)."""
+        return self.stats("line_dedup")
 
     def source_stats(self, source: str) -> str:
         return _join(self.stats_dir, "sources", f"{source}.json")

@@ -52,12 +52,42 @@ def test_keep_rules_and_counts_per_language(pages, index):
     assert [name for _, name, _ in report.measures] == ["language_score"] * 3
 
 
-def test_newlines_are_spaces_and_lists_work_with_numpy2():
+def page(pages, url):
+    return next(d for d in pages if d["meta"]["url"] == url)
+
+
+def test_newlines_are_deleted_not_spaces_as_in_ccnet(pages):
+    """CCNet's ``text.replace("\\n", "")`` glues the lines' edge words together; on this real page
+    (a Japanese blog post with English navigation) that moves the score across the threshold."""
     model = load_model(default_model_path())
-    text = "Dies ist ein deutscher Satz.\nEr hat zwei Zeilen."
-    ((lang, prob),) = predict(model, [text])
-    assert lang == "de" and prob > 0.9
-    assert predict(model, [text]) == predict(model, [text.replace("\n", " ")])
+    doc = page(pages, "https://blog.gaijinpot.com/tweet-of-the-week-67-dealing-with-chikan/")
+    ((lang, deleted),) = predict(model, [doc["text"]])
+    ((spaced_lang, spaced),) = predict(model, [doc["text"].replace("\n", " ")])
+    assert lang == spaced_lang == "ja" and deleted == 0.44 and spaced == 0.55
+    report = run_steps([LanguageId(["ja"], 0.5)], [doc], source="commoncrawl")
+    assert [drop.reason for _, drop in report.dropped] == [LOW_SCORE]
+    assert report.dropped[0][1].doc["meta"]["language_score"] == 0.44
+    text = "Dies ist ein deutscher Satz.\nEr hat zwei Zeilen."  # lists work with numpy 2, newlines too
+    assert predict(model, [text]) == predict(model, [text.replace("\n", "")])
+
+
+def test_score_is_rounded_to_two_decimals_before_the_threshold(pages):
+    """A real headline of the tmz.com page scores 0.4954 for en: CCNet rounds it to 0.5, which
+    passes the threshold 0.5."""
+    headline = "Celebrate Kylie Jenner's Bday With These Boss Babe Shots!"
+    doc = page(pages, "https://www.tmz.com/2016/11/28/prince-wife-estate-will/")
+    assert headline in doc["text"].split("\n")
+    model = load_model(default_model_path())
+    ((lang, raw),) = predict(model, [headline], rounding=None)
+    assert lang == "en" and 0.495 <= raw < 0.5
+    line = {**doc, "text": headline}
+    report = run_steps([LanguageId(["en"], 0.5)], [line], source="commoncrawl")
+    assert [d["meta"]["language_score"] for d in report.kept] == [0.5]
+    # every stored score is a multiple of 0.01, the figure the threshold saw
+    scores = LanguageId(["en"]).score_batch(pages)
+    assert all(s["language_score"] == round(s["language_score"], 2) for s in scores)
+    unrounded = [p for _, p in predict(model, [d["text"] for d in pages], rounding=None)]
+    assert any(p != round(p, 2) for p in unrounded)
 
 
 def test_model_path_option_and_pickling(pages):

@@ -1,12 +1,16 @@
-"""CCNet line dedup: the normaliser and hash on real lines, the per-hash rules, and the whole-run
-join in Beam on two real WET files (a line shared across the files disappears from both)."""
+"""CCNet line dedup: the normaliser and hash on real lines, the per-hash rules, the whole-run
+join in Beam on two real WET files (a line shared across the files disappears from both), and the
+scopes run / dump / files:N on five real files of three dumps, checked against plain Python."""
 import collections
+import json
 
+import apache_beam as beam
 import pytest
 
-from helpers import FIXTURES, assert_accounting, run_source
+from helpers import FIXTURES, assert_accounting, run_source, test_pipeline
 from llamacorpus.document import make_document, stable_hash
-from llamacorpus.steps.dedup.lines import BLANK, EMPTIED, dedup_documents, hash_decisions, line_hash, line_hashes
+from llamacorpus.steps.dedup.lines import (BLANK, EMPTIED, LineDedup, dedup_documents, dump_of, file_groups,
+                                           hash_decisions, line_hash, line_hashes, parse_scope)
 from llamacorpus.steps.normalize import normalize_for_dedup, normalized_lines
 from llamacorpus.sources.commoncrawl import SOURCE, CommonCrawlConfig
 from llamacorpus.steps import Drop
@@ -142,3 +146,143 @@ def test_c4_rule_switch_keeps_exactly_one_copy(tmp_path):
     copies = collections.Counter(normalize_for_dedup(raw) for d in run.docs for raw in d["text"].split("\n"))
     assert copies[SHARED_NORMALIZED] == 1
     assert max(copies.values()) == 1, "no normalised line appears twice in the whole output"
+
+
+# ---------------------------------------------------------------------------- scope: run | dump | files:N
+
+#: three WET files of the dump "unknown" (their names carry no snapshot), a real CC-MAIN-2020-34
+#: WARC excerpt and a real CC-MAIN-2024-22 WET file: three dumps, five files
+SCOPE_FILES = [*WET, CC / "CC-MAIN-2020-34-excerpt.warc.gz", CC / "CC-MAIN-2024-22-whirlwind.warc.wet.gz"]
+SCOPES = ["run", "dump", "files:2", "files:1"]
+RUNS = [*(("ccnet", scope) for scope in SCOPES), ("c4", "run")]
+
+
+def plain_removals(docs, key_of, rule="ccnet"):
+    """The rule in plain Python: per dump, the lines in and the copies removed of lines that occur
+    twice or more among the documents sharing ``key_of(doc)`` (``c4``: the document whose id hashes
+    lowest keeps one copy)."""
+    copies = collections.Counter((key_of(d), h) for d in docs for h in line_hashes(d["text"]) if h != BLANK)
+    winner = {}
+    for d in docs:
+        for h in line_hashes(d["text"]):
+            group = (key_of(d), h)
+            winner[group] = min(winner.get(group, stable_hash(d["id"])), stable_hash(d["id"]))
+    lines_in, removed = collections.Counter(), collections.Counter()
+    for d in docs:
+        dump, kept = dump_of(d["meta"]["cc_segment"]), set()
+        for h in line_hashes(d["text"]):
+            group = (key_of(d), h)
+            if h == BLANK:
+                continue
+            lines_in[dump] += 1
+            if rule == "c4" and winner[group] == stable_hash(d["id"]) and group not in kept:
+                kept.add(group)
+                continue
+            removed[dump] += copies[group] >= 2
+    return lines_in, removed
+
+
+def scope_keys(docs):
+    """Each scope's key of a document, computed here from the file names."""
+    segment = lambda d: d["meta"]["cc_segment"]  # noqa: E731
+    unknown = sorted({segment(d) for d in docs if dump_of(segment(d)) == "unknown"})
+    assert unknown == [f.name for f in WET]
+    return {"run": lambda d: "", "dump": lambda d: dump_of(segment(d)), "files:1": segment,
+            # the dump's files sorted, two a group: realpages-00000 and -00001, then -00002
+            "files:2": lambda d: (dump_of(segment(d)), unknown.index(segment(d)) // 2 if segment(d) in unknown else 0)}
+
+
+@pytest.fixture(scope="module")
+def scope_runs(tmp_path_factory):
+    """The Beam step under each scope on the same documents (one pipeline), its report and output."""
+    tmp = tmp_path_factory.mktemp("scopes")
+    docs = _wet_docs(*SCOPE_FILES)
+    p = test_pipeline()
+    created = p | beam.Create(docs)
+    for i, (rule, scope) in enumerate(RUNS):
+        step = LineDedup("commoncrawl", rule, name=f"line_dedup_{i}", scope=scope, stats_path=str(tmp / f"{i}.json"))
+        (created | f"Dedup{i}" >> step).documents | f"List{i}" >> beam.combiners.ToList() | f"Save{i}" >> beam.Map(
+            lambda out, i=i: (tmp / f"docs{i}.json").write_text(json.dumps(out)))
+    p.run().wait_until_finish()
+    return docs, {run: (json.loads((tmp / f"{i}.json").read_text()), json.loads((tmp / f"docs{i}.json").read_text()))
+                  for i, run in enumerate(RUNS)}
+
+
+def test_scopes_remove_what_plain_python_computes_per_dump(scope_runs):
+    docs, runs = scope_runs
+    keys = scope_keys(docs)
+    assert {dump_of(d["meta"]["cc_segment"]) for d in docs} == {"unknown", "CC-MAIN-2020-34", "CC-MAIN-2024-22"}
+    for rule, scope in RUNS:
+        report, kept = runs[(rule, scope)]
+        lines_in, removed = plain_removals(docs, keys[scope], rule)
+        assert report["scope"] == scope and report["rule"] == rule
+        assert {d: e["lines_in"] for d, e in report["dumps"].items()} == dict(lines_in)
+        assert {d: e["lines_removed"] for d, e in report["dumps"].items()} == dict(removed), scope
+        assert {d: e["removed_by_scope"][scope] for d, e in report["dumps"].items()} == dict(removed), scope
+        assert report["total"]["documents"] == len(docs)
+        assert report["dumps"]["unknown"]["files"] == 3 and report["dumps"]["CC-MAIN-2020-34"]["files"] == 1
+        # the documents are what the list implementation gives under the same scope
+        expected = [o for o in dedup_documents(docs, rule, scope) if not isinstance(o, Drop)]
+        assert sorted((d["id"], d["text"]) for d in kept) == sorted((d["id"], d["text"]) for d in expected)
+
+
+@pytest.mark.parametrize("rule", ["ccnet", "c4"])
+def test_the_run_scope_reports_all_three_scopes_in_one_pass(scope_runs, rule):
+    docs, runs = scope_runs
+    keys = scope_keys(docs)
+    run = runs[(rule, "run")][0]
+    assert run["scopes"] == ["run", "dump", "files:1"] and run["not_measured"] == []
+    for scope in ("run", "dump", "files:1"):
+        assert {d: e["removed_by_scope"][scope] for d, e in run["dumps"].items()} == \
+            dict(plain_removals(docs, keys[scope], rule)[1]), scope
+    for dump, entry in run["dumps"].items():
+        by = entry["removed_by_scope"]
+        assert by["run"] == entry["lines_removed"] and by["run"] >= by["dump"] >= by["files:1"], dump
+    total = run["total"]["removed_by_scope"]
+    assert total["run"] > total["dump"] > total["files:1"] > 0
+
+
+def test_a_narrower_scope_measures_itself_and_narrower_ones_only(scope_runs):
+    runs = scope_runs[1]
+    run = runs[("ccnet", "run")][0]
+    dump = runs[("ccnet", "dump")][0]
+    assert dump["not_measured"] == ["run"] and dump["total"]["removed_by_scope"]["run"] is None
+    for name, entry in dump["dumps"].items():
+        assert entry["removed_by_scope"]["dump"] == run["dumps"][name]["removed_by_scope"]["dump"]
+        assert entry["removed_by_scope"]["files:1"] == run["dumps"][name]["removed_by_scope"]["files:1"]
+
+
+def test_file_groups_lie_between_the_dump_and_one_file(scope_runs):
+    runs = scope_runs[1]
+    by = runs[("ccnet", "run")][0]["total"]["removed_by_scope"]
+    files2 = runs[("ccnet", "files:2")][0]
+    assert files2["scopes"] == ["run", "dump", "files:2"] and files2["not_measured"] == ["run", "dump"]
+    assert by["dump"] > files2["total"]["lines_removed"] > by["files:1"]
+    assert runs[("ccnet", "files:1")][0]["total"]["lines_removed"] == by["files:1"]
+
+
+def test_scope_values_and_dumps():
+    assert [str(parse_scope(v)) for v in ("run", "dump", "files:1", " files:50 ")] == ["run", "dump", "files:1", "files:50"]
+    for bad in ("off", "files", "files:0", "files:x", "shard:2", False):
+        with pytest.raises(ValueError, match=r"must be run, dump or files:N \(N >= 1\)"):
+            parse_scope(bad)
+    assert dump_of("crawl-data/CC-MAIN-2020-34/segments/1596439737883.59/wet/"
+                   "CC-MAIN-20200808165417-20200808195417-00395.warc.wet.gz") == "CC-MAIN-2020-34"
+    assert dump_of("CC-MAIN-20200808165417-20200808195417-00395.warc.wet.gz") == "unknown"  # no snapshot id
+    assert file_groups(["b", "a", "c", "CC-MAIN-2020-34-x", "a"], 2) == {"a": 0, "b": 0, "c": 1, "CC-MAIN-2020-34-x": 0}
+
+
+def test_recipe_scope_reaches_the_step_and_its_report(tmp_path):
+    """files:1 through the source's section: the menu line that realpages-00000 and -00001 share
+    stays in both pages (each file is its own scope), and stats/line_dedup.json says so."""
+    section = {"inputs": ["commoncrawl/realpages-00000.warc.wet.gz", "commoncrawl/realpages-00001.warc.wet.gz"],
+               "line_dedup_scope": "files:1", "languages": ["en", "de"],
+               "perplexity": {"enabled": False}, "classifier": {"enabled": False}}
+    run = run_source("commoncrawl", section, tmp_path)
+    assert_accounting(run.stats)
+    assert len(_holders(run.docs)) == 2
+    report = json.loads((tmp_path / "stats" / "line_dedup.json").read_text())
+    assert report["scope"] == "files:1" and set(report["dumps"]) == {"unknown"}
+    step = next(s for s in run.stats["steps"] if s["step"] == "line_dedup")
+    assert report["total"]["lines_removed"] == step["counters"]["lines_removed"] > 0
+    assert report["total"]["lines_in"] == step["counters"]["lines_in"]

@@ -54,7 +54,7 @@ def install_models(models_dir):
     return {"en": (str(lm / "en.sp.model"), str(lm / "en.arpa"))}
 
 
-def direct_perplexity(text, whole_document=False):
+def direct_perplexity(text, whole_document=True):
     """CCNet's formula computed here with the two libraries called directly."""
     sp = sentencepiece.SentencePieceProcessor(model_file=str(MODELS / "botchan_en_unigram_1000.model"))
     lm = kenlm.Model(str(MODELS / "kenlm_test.arpa"))
@@ -67,6 +67,19 @@ def direct_perplexity(text, whole_document=False):
         log10 += lm.score(" ".join(pieces), bos=True, eos=True)
         tokens += len(pieces) + 1
     return round(10 ** (-log10 / tokens), 1)
+
+
+def mine_perplexity(text):
+    """cc_net's mine.py, step by step: MultiSentencePiece(normalize=True) on the raw content, then
+    DocLM(normalize=False) on the pieces split on newlines (none is left after the normalisation)."""
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(MODELS / "botchan_en_unigram_1000.model"))
+    lm = kenlm.Model(str(MODELS / "kenlm_test.arpa"))
+    tokenized = " ".join(sp.encode_as_pieces(normalize(text)))
+    log10, length = 0.0, 0
+    for line in tokenized.split("\n"):
+        log10 += lm.score(line)
+        length += len(line.split()) + 1
+    return round(10.0 ** (-log10 / length), 1)
 
 
 # ---------------------------------------------------------------------------- normalisation
@@ -117,9 +130,19 @@ def test_pipeline_perplexity_equals_kenlm_and_sentencepiece_called_directly(cc_r
         assert doc["meta"]["perplexity"] == direct_perplexity(doc["text"])
     doc = cc_run.docs[0]
     step = Perplexity({"en": (str(MODELS / "botchan_en_unigram_1000.model"), str(MODELS / "kenlm_test.arpa"))},
-                      scoring="document")
+                      scoring="lines")
     step.setup()
-    assert step.score(doc) == {"perplexity": direct_perplexity(doc["text"], whole_document=True)}
+    assert step.score(doc) == {"perplexity": direct_perplexity(doc["text"], whole_document=False)}
+
+
+def test_default_scoring_is_what_ccnet_mine_computed(cc_run):
+    """The default (``document``) equals cc_net's mine.py on every page; ``lines`` differs."""
+    assert PerplexityConfig().scoring == "document"
+    stats = json.loads((cc_run.output / "stats" / "perplexity_cutoffs.json").read_text())
+    assert stats["scoring"] == "document"
+    assert all(d["meta"]["perplexity"] == mine_perplexity(d["text"]) for d in cc_run.docs)
+    differ = sum(direct_perplexity(d["text"], whole_document=False) != d["meta"]["perplexity"] for d in cc_run.docs)
+    assert differ > 0.9 * len(cc_run.docs)
 
 
 def test_buckets_follow_the_cutoffs_written_to_stats(cc_run):

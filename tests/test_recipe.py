@@ -84,6 +84,21 @@ def test_off_is_a_string_through_set(value):
     assert recipe.sources["commoncrawl"].line_dedup == value
 
 
+@pytest.mark.parametrize("value", ["run", "dump", "files:1", "files:50"])
+def test_line_dedup_scope_through_set(value):
+    recipe = recipe_mod.load(str(RECIPE), [f"sources.commoncrawl.line_dedup_scope={value}"])
+    assert recipe.sources["commoncrawl"].line_dedup_scope == value
+    assert recipe_mod.load(str(RECIPE)).sources["commoncrawl"].line_dedup_scope == "run"
+
+
+@pytest.mark.parametrize("value", ["off", "files:0", "files:-1", "files", "shards:2"])
+def test_a_bad_line_dedup_scope_is_named(value):
+    """``off`` is no scope (line_dedup: off turns the step off): the error names the key and the
+    value as written, not YAML 1.1's false."""
+    with pytest.raises(ConfigError, match=r"sources\.commoncrawl\.line_dedup_scope: must be run, dump or files:N"):
+        recipe_mod.load(str(RECIPE), [f"sources.commoncrawl.line_dedup_scope={value}"])
+
+
 def test_yes_no_on_off_stay_strings_in_lists_and_names():
     recipe = recipe_mod.load(str(RECIPE), ["sources.wikipedia.languages=[no, on, de]", "name=yes"])
     assert recipe.sources["wikipedia"].languages == ["no", "on", "de"]  # Norwegian is "no"

@@ -965,3 +965,19 @@ def test_report_loads_in_chromium_without_errors_and_plots_have_content(out, run
         crop = shot.crop(box)
         assert box[2] - box[0] > 300 and has_content(crop), img
         assert mark_pixels(crop) > MIN_MARK_PIXELS, img  # bars drawn: not an empty chart
+
+
+@pytest.mark.slow
+def test_line_dedup_per_dump_table_equals_its_report(page, run):
+    """stats/line_dedup.json in run.json's step reports, shown per dump and scope."""
+    rep = run["step_reports"]["line_dedup"]
+    assert rep["source"] == "commoncrawl" and rep["scope"] == "run" and rep["scopes"] == ["run", "dump", "files:1"]
+    line = next(step for step in run["sources"]["commoncrawl"]["steps"] if step["step"] == "line_dedup")
+    assert rep["total"]["lines_in"] == line["counters"]["lines_in"]
+    assert rep["total"]["lines_removed"] == rep["total"]["removed_by_scope"]["run"] == line["counters"]["lines_removed"]
+    rows = table_rows(page, "line_dedup-by-dump-table", "data-dump")
+    assert set(rows) == {*rep["dumps"], "all dumps"} and "CC-MAIN-2020-34" in rows
+    for dump, entry in [*rep["dumps"].items(), ("all dumps", rep["total"])]:
+        cells = rows[dump]
+        assert [value(c) for c in cells[1:4]] == [entry["files"], entry["documents"], entry["lines_in"]]
+        assert [value(c) for c in cells[4::2]] == [entry["removed_by_scope"][s] for s in rep["scopes"]]

@@ -350,6 +350,12 @@ def near_duplicate_reports(run: dict, source: str) -> list[tuple[str, dict]]:
     return [(n, r) for n, r in step_reports_of(run, source) if "clusters" in r or "candidate_pairs" in r]
 
 
+def line_dedup_reports(run: dict, source: str) -> list[tuple[str, dict]]:
+    """Line dedup's per-dump reports (``stats/line_dedup.json``: lines removed under each scope)."""
+    return [(n, r) for n, r in step_reports_of(run, source)
+            if isinstance(r.get("dumps"), dict) and isinstance(r.get("scopes"), list)]
+
+
 # ---------------------------------------------------------------------------- categories
 
 def categories(run: dict, source: str, field: str) -> dict[str, dict[str, int]]:

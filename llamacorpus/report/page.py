@@ -593,11 +593,36 @@ def dedup_section(run: dict, source: str) -> str:
                        + num(lines.get("lines_blank")) + num(lines.get("documents_emptied")) + "</tr>")
         out += table(["step", "documents in", "documents dropped", "reasons", "lines in", "lines removed",
                       "lines removed %", "blank lines", "documents emptied"], trs, f"{source}-dedup-table", text=(0, 3))
+    for name, rep in rd.line_dedup_reports(run, source):
+        out += line_dedup_by_dump(name, rep)
     for key, dist in grouped_distributions(run, source).get("dedup", []):
         out += distribution_figure(run, source, key, dist)
     for name, rep in reports:
         out += near_duplicates(name, rep)
     return out
+
+
+def line_dedup_by_dump(name: str, rep: dict) -> str:
+    """Per dump: lines in, and the lines each scope removes (– where the chosen scope cannot see it)."""
+    scopes = rep.get("scopes", [])
+    trs = []
+    for dump, entry in [*rep.get("dumps", {}).items(), ("all dumps", rep.get("total", {}))]:
+        lines_in, by = entry.get("lines_in"), entry.get("removed_by_scope", {})
+        cells = ""
+        for scope in scopes:
+            removed = by.get(scope)
+            frac = removed / lines_in if removed is not None and lines_in else None
+            cells += num(removed) + num(frac, rd.percent(frac))
+        trs.append(f'<tr data-dump="{esc(dump)}"><td>{esc(dump)}</td>' + num(entry.get("files"))
+                   + num(entry.get("documents")) + num(lines_in) + cells + "</tr>")
+    headers = ["dump", "files", "documents", "lines in"]
+    for s in scopes:
+        headers += [f"removed within {s}" + (" (chosen)" if s == rep.get("scope") else ""), "%"]
+    return (f"<h4>Line dedup per dump (<code>stats/{esc(name)}.json</code>)</h4>"
+            f"<p>Rule {esc(rep.get('rule', '?'))}, scope {esc(rep.get('scope', '?'))}: lines removed if hashes "
+            "were shared within the whole run, one dump, or a group of files; – where the chosen scope's "
+            "hash groups cannot measure it.</p>"
+            + table(headers, trs, f"{slug(name)}-by-dump-table"))
 
 
 def near_duplicates(name: str, rep: dict) -> str:

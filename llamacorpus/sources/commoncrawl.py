@@ -69,7 +69,7 @@ from llamacorpus.sources import wikipedia
 from llamacorpus.sources.base import RunContext, Source, SourceConfig
 from llamacorpus.sources.wikipedia.references import ReferenceReader
 from llamacorpus.steps import BadInput, Drop, Note
-from llamacorpus.steps.dedup.lines import LineDedup
+from llamacorpus.steps.dedup.lines import LineDedup, parse_scope
 from llamacorpus.steps.dedup.urls import UrlDedup
 from llamacorpus.steps.filters.langid import LanguageId
 from llamacorpus.steps.filters.perplexity import PerplexityConfig, perplexity_prepare, perplexity_steps
@@ -103,6 +103,8 @@ class CommonCrawlConfig(SourceConfig):
     max_page_bytes: int = 4 * 1024 * 1024
     #: ccnet: every copy of a repeated line goes; c4: one copy stays; off: no line dedup
     line_dedup: Literal["ccnet", "c4", "off"] = "ccnet"
+    #: where line hashes are shared: run (every file), dump (one CC snapshot), files:N (N files of a dump)
+    line_dedup_scope: str = "run"
     #: languages kept by fastText language ID (LLaMA: en) and the minimum top-label probability
     languages: list[str] = field(["en"])
     language_threshold: float = 0.5
@@ -126,6 +128,10 @@ class CommonCrawlConfig(SourceConfig):
         self.require(0 <= self.language_threshold <= 1, "language_threshold",
                      f"must be in [0, 1], got {self.language_threshold}")
         self.require(bool(self.inputs or self.paths_listing), "inputs", "give inputs or paths_listing")
+        try:
+            parse_scope(self.line_dedup_scope)
+        except ValueError as exc:
+            self.fail("line_dedup_scope", str(exc))
 
 
 # ---------------------------------------------------------------------------- opening files
@@ -554,7 +560,8 @@ class CommonCrawl(Source):
     def steps(self, cfg: CommonCrawlConfig, ctx: RunContext) -> list:
         steps: list = [UrlDedup(self.name)]
         if cfg.line_dedup != "off":
-            steps.append(LineDedup(self.name, cfg.line_dedup))
+            steps.append(LineDedup(self.name, cfg.line_dedup, scope=cfg.line_dedup_scope,
+                                   stats_path=ctx.layout.line_dedup))
         steps.append(LanguageId(cfg.languages, cfg.language_threshold, cfg.lid_model))
         references = ReferenceReader(tuple(cfg.classifier.wikipedia_languages))
         pages = self.reader(CommonCrawlConfig(min_chars=0))  # fetched reference pages: any length

@@ -1,9 +1,13 @@
 """fastText language identification (lid.176), CCNet's way, as a reusable filter.
 
-CCNet (``cc_net/split_by_lang.py``) feeds the whole document with newlines replaced by spaces to
-fastText and keeps the top label; a document is kept when that language is in the recipe's list
-and its probability is at least the threshold (LLaMA: ``en``, 0.5). ``language`` and
-``language_score`` go into meta either way, so the adapter counts every outcome per language.
+CCNet (``cc_net/split_by_lang.py``, ``Classifier``) feeds the whole document to fastText with its
+newlines deleted (``text.replace("\\n", "")``: the last word of a line and the first of the next
+are glued into one token, they are not separated by a space), keeps the top label, and rounds its
+probability to 2 decimals (numpy's ``round``) before comparing it with the threshold. So a page
+scored 0.496 is kept at the threshold 0.5, and the stored ``language_score`` is the rounded
+figure. A document is kept when that language is in the recipe's list and its rounded probability
+is at least the threshold (LLaMA: ``en``, 0.5). ``language`` and ``language_score`` go into meta
+either way, so the adapter counts every outcome per language.
 
 The default model is the bundled ``llamacorpus/resources/lid.176.ftz`` (CC BY-SA 3.0, see
 ``resources/NOTICE.md``); any fastText model with ``__label__<lang>`` labels (``lid.176.bin``)
@@ -18,6 +22,8 @@ import importlib.resources
 import threading
 from typing import Any, Sequence
 
+import numpy as np
+
 from llamacorpus import fileio
 from llamacorpus.document import Document
 from llamacorpus.steps import Filter
@@ -25,6 +31,8 @@ from llamacorpus.steps import Filter
 LABEL_PREFIX = "__label__"
 NOT_KEPT = "language_not_kept"
 LOW_SCORE = "low_language_score"
+#: CCNet's Classifier(rounding=2): the score is rounded before the threshold is applied
+ROUNDING = 2
 
 _models: dict[str, Any] = {}
 _models_lock = threading.Lock()
@@ -48,18 +56,23 @@ def load_model(path: str):
         return model
 
 
-def predict(model, texts: Sequence[str]) -> list[tuple[str, float]]:
-    """Top (language, probability) for each text; newlines become spaces as in CCNet."""
-    labels, probs = model.predict([t.replace("\n", " ") for t in texts], k=1)
+def predict(model, texts: Sequence[str], rounding: int | None = ROUNDING) -> list[tuple[str, float]]:
+    """Top (language, probability) for each text, as CCNet: newlines deleted, the probability
+    rounded to ``rounding`` decimals with numpy (``None``: unrounded)."""
+    labels, probs = model.predict([t.replace("\n", "") for t in texts], k=1)
     out = []
     for label, prob in zip(labels, probs):
         lang = label[0][len(LABEL_PREFIX):] if label else ""
-        out.append((lang, min(float(prob[0]), 1.0) if len(prob) else 0.0))  # .ftz can exceed 1 by 1e-4
+        score = float(prob[0]) if len(prob) else 0.0
+        if rounding is not None:
+            score = float(np.round(score, rounding))
+        out.append((lang, min(score, 1.0)))  # .ftz can exceed 1 by 1e-4
     return out
 
 
 class LanguageId(Filter):
-    """Keep documents whose top fastText language is in ``languages`` with probability >= threshold.
+    """Keep documents whose top fastText language is in ``languages`` with its probability,
+    rounded to 2 decimals as CCNet does, >= threshold.
 
     Drop reasons: ``language_not_kept`` (another language won) and ``low_language_score`` (a kept
     language, below the threshold). Meta: ``language``, ``language_score``.

@@ -27,7 +27,10 @@ Trained inside the run (:class:`WikiClassifier`, a global step), then applied to
    threshold go to ``<output>/stats/wiki_classifier.json``. The model's bytes are a Beam side
    input (not a local file), so the step runs the same on Dataflow.
 5. Applying: ``wiki_prob`` (the probability of ``__label__wiki``) into meta; pages below
-   ``threshold`` (RedPajama: 0.25) are dropped with reason ``low_wiki_prob``.
+   ``threshold`` are dropped with reason ``low_wiki_prob``. The default 0.25 is RedPajama's
+   (``data_prep/cc/filter/cc_classifier.sh`` keeps ``wiki_prob >= 0.25``), which keeps pages the
+   model calls more likely random than cited; the paper's literal rule ("discarded pages not
+   classified as references") is the argmax, ``threshold: 0.5``.
 
 Text given to fastText, in training and scoring alike: the first ``max_chars`` characters, on one
 line, normalised as CCNet (lowercase, accents, digits to 0; RedPajama gave the raw text).
@@ -81,7 +84,7 @@ class ClassifierConfig(Section):
     enabled: bool = True
     #: a trained fastText model (.bin/.ftz, local or gs://) to apply instead of training one
     model: FilePath = ""
-    #: keep pages whose wiki_prob is at least this (RedPajama: 0.25)
+    #: keep pages whose wiki_prob is at least this (RedPajama: 0.25; the paper's argmax rule: 0.5)
     threshold: float = 0.25
     #: Wikipedia dumps whose references are the positives ([] = the recipe's sources.wikipedia.inputs)
     wikipedia_inputs: list[str] = field([])
