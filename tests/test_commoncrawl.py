@@ -21,7 +21,8 @@ from llamacorpus.steps.dedup.urls import DUPLICATE, choose, url_key
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.sources.commoncrawl import (SOURCE, CommonCrawlConfig, RawRecord, iter_records, read_listing,
                                              segment_name, wet_title_and_text)
-from llamacorpus.steps import BadInput, Drop, Note
+from llamacorpus.steps import BadInput, Drop, Note, run_steps
+from llamacorpus.steps.filters.langid import LanguageId
 
 CC = FIXTURES / "commoncrawl"
 WET0, WARC0 = CC / "realpages-00000.warc.wet.gz", CC / "realpages-00000.warc.gz"
@@ -438,13 +439,19 @@ def test_stage_on_wet_and_warc_fixtures(tmp_path):
     assert run.stats["files"] == 7 and run.stats["records_read"] == 541 + 180 + 16 + 2
     assert by["url_dedup"]["dropped"] == {"duplicate_url": 180}  # the WARC copy of realpages-00000, whirlwind
     assert by["line_dedup"]["counters"]["lines_removed"] > 0.3 * by["line_dedup"]["counters"]["lines_in"]
-    assert set(by["langid"]["dropped"]) == {"language_not_kept", "low_language_score"}
+    # with CCNet's newline deletion and rounding no English page of the fixtures scores under 0.5
+    assert set(by["langid"]["dropped"]) <= {"language_not_kept", "low_language_score"}
     assert by["langid"]["by_language"]["de"]["dropped:language_not_kept"] > 100
     assert by["langid"]["by_language"]["en"]["kept"] == len(run.docs) > 200
     for doc in run.docs:
         assert doc["meta"]["language"] == "en" and doc["meta"]["language_score"] >= 0.5
         assert META_KEYS | {"nlines", "original_nlines"} <= set(doc["meta"])
     assert len({d["meta"]["url"] for d in run.docs}) == len(run.docs)
+    # a stricter threshold drops exactly the English pages scored under it, as low_language_score
+    strict = run_steps([LanguageId(["en"], threshold=0.8)], run.docs)
+    low = sum(d["meta"]["language_score"] < 0.8 for d in run.docs)
+    assert 0 < low < len(run.docs)
+    assert strict.counts["langid"]["dropped:low_language_score"] == low and len(strict.kept) == len(run.docs) - low
 
 
 @pytest.mark.slow
