@@ -1,14 +1,15 @@
 """Bytes to text, one rule for every source: decode, or say the bytes are not text.
 
 :func:`decode` tries, in order: UTF-8 (a BOM dropped), then the charset the input declares (a
-Gutenberg ``Character set encoding:`` line, an HTML meta tag, an HTTP header), then the charset
-that charset-normalizer detects. The declared charset holds when the bytes decode in it with few
-U+FFFD: at most :data:`MAX_REPLACEMENT` of the characters and at most half of the non-ASCII ones
-(a UTF-8 page with a few broken sequences keeps its UTF-8, the broken bytes as U+FFFD, rather than
-turning into mojibake through another codec). A declared charset the bytes contradict is
-re-detected; the result says so (``redetected``), and readers count it as ``charset_redetected``.
-Valid UTF-8 with non-ASCII characters contradicts any other declared charset. Bytes that are mostly not
-text (NUL bytes, or more than :data:`MAX_CONTROL` control characters once decoded, as random bytes
+Gutenberg ``Character set encoding:`` line, an HTML meta tag, an HTTP header; an input may declare
+several, in order of authority: the first is the declaration, the others are tried next), then the
+charset that charset-normalizer detects. A declared charset holds when the bytes decode in it with
+few U+FFFD: at most :data:`MAX_REPLACEMENT` of the characters and at most half of the non-ASCII
+ones (a UTF-8 page with a few broken sequences keeps its UTF-8, the broken bytes as U+FFFD, rather
+than turning into mojibake through another codec). When the bytes contradict the declaration (and
+valid UTF-8 with non-ASCII characters contradicts any other), the result says so
+(``redetected``), and readers count it as ``charset_redetected``. Bytes that are mostly not text
+(NUL bytes, or more than :data:`MAX_CONTROL` control characters once decoded, as random bytes
 decoded as Latin-1 are) give ``None``: readers drop them as ``binary``.
 
 :func:`has_surrogates` tells a string that cannot be written as UTF-8 (a lone UTF-16 surrogate,
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 #: decoded text with more control characters than this fraction (tab, newline, CR, FF excepted) is binary
 MAX_CONTROL = 0.01
@@ -98,22 +99,26 @@ def detect(data: bytes) -> str | None:
     return canonical(match.encoding) if match is not None else None
 
 
-def decode(data: bytes, declared: str | None = None) -> Decoded | None:
-    """``data`` as text (see the module docstring), or None when it is not text."""
+def decode(data: bytes, declared: str | Sequence[str | None] | None = None) -> Decoded | None:
+    """``data`` as text (see the module docstring), or None when it is not text. ``declared``:
+    the charset the input declares, or the charsets it declares in order of authority (an HTML
+    page's meta tag, then its HTTP header): the first one is the declaration; when the bytes
+    contradict it, the others are tried before detection."""
     if data.startswith(_BOM):
         data = data[len(_BOM):]
     if looks_binary(data):
         return None
-    declared = canonical(declared)
+    names = [declared] if declared is None or isinstance(declared, str) else declared
+    candidates = list(dict.fromkeys(c for c in map(canonical, names) if c))
     text = _try(data, "utf-8")
     if text is not None:  # ASCII bytes contradict no ASCII-compatible declared charset
-        return _checked(Decoded(text, "utf-8", declared not in (None, "utf-8", "ascii") and not data.isascii()), data)
-    redetected = False
-    if declared:
-        text = _try(data, declared, "replace")
+        lied = bool(candidates) and candidates[0] not in ("utf-8", "ascii") and not data.isascii()
+        return _checked(Decoded(text, "utf-8", lied), data)
+    for n, candidate in enumerate(candidates):
+        text = _try(data, candidate, "replace")
         if text is not None and declared_holds(text):
-            return _checked(Decoded(text, declared))
-        redetected = True
+            return _checked(Decoded(text, candidate, n > 0))
+    redetected = bool(candidates)
     found = detect(data)
     if found:
         text = data.decode(found, errors="replace")

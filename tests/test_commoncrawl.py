@@ -292,6 +292,8 @@ def test_declared_charset_meta_then_http_header_and_redetected_when_the_bytes_co
     variants = {"as crawled": (page, False), "HTTP header only": (no_meta, False),
                 "meta lies, header right": (replace_block(page, meta, meta.replace(b"windows-1251", b"utf-8")), True),
                 "header lies, no meta": (replace_block(no_meta, header, header.replace(b"windows-1251", b"utf-8")), True),
+                "both lie (detected)": (replace_block(replace_block(page, meta, meta.replace(b"windows-1251", b"utf-8")),
+                                                      header, header.replace(b"windows-1251", b"utf-8")), True),
                 "nothing declared": (replace_block(no_meta, header, b"Content-Type: text/html"), False)}
     texts = set()
     for n, (name, (record, lie)) in enumerate(variants.items()):

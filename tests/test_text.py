@@ -25,6 +25,11 @@ def test_a_declared_charset_the_bytes_contradict_is_redetected():
     assert decoded.redetected and decoded.text == RUSSIAN and decoded.encoding == "cp1251"
     right = decode(RUSSIAN.encode("cp1251"), declared="windows-1251")
     assert right == (RUSSIAN, "cp1251", False)
+    # several declarations (an HTML meta tag, then the HTTP header): the first is the one that counts
+    assert decode(RUSSIAN.encode("cp1251"), declared=["utf-8", "windows-1251"]) == (RUSSIAN, "cp1251", True)
+    assert decode(RUSSIAN.encode("cp1251"), declared=["windows-1251", "utf-8"]) == (RUSSIAN, "cp1251", False)
+    assert decode(RUSSIAN.encode("utf-8"), declared=["koi8-r", "utf-8"]) == (RUSSIAN, "utf-8", True)
+    assert decode(RUSSIAN.encode("utf-8"), declared=[None, "utf-8"]) == (RUSSIAN, "utf-8", False)
 
 
 def test_lone_surrogates_are_found():

@@ -30,10 +30,11 @@ Reading (:func:`iter_records`, then :func:`to_document`)
     ``not_html``). Chunked, gzip and deflate payloads (non-CC WARCs) are decoded. Bytes become text
     by the rule every source uses (:func:`llamacorpus.text.decode`): UTF-8 first, else the declared
     charset (the HTML meta tag in the first 4 KB, else the HTTP Content-Type's; WHATWG labels, so
-    ``iso-8859-1`` is windows-1252), else charset detection. A few bytes invalid in the declared
-    charset become U+FFFD rather than the whole page mojibake; a declaration the bytes contradict
-    (a "utf-8" page in cp1251 was 84% U+FFFD) is re-detected and counted as
-    ``read/charset_redetected``; a payload that is not text is dropped as ``binary``.
+    ``iso-8859-1`` is windows-1252), else the HTTP header's when the meta tag's is contradicted,
+    else charset detection. A few bytes invalid in the declared charset become U+FFFD rather than
+    the whole page mojibake; a declaration the bytes contradict (a "utf-8" page in cp1251 was 84%
+    U+FFFD) is counted as ``read/charset_redetected``; a payload that is not text is dropped as
+    ``binary``.
     ``main_content`` (default false) selects resiliparse's main-content heuristics; the default
     extracts the whole visible page like CC's WET files, which is what CCNet and LLaMA processed and
     what line dedup is designed to clean (menus and footers repeat across pages and go there). (A
@@ -428,18 +429,20 @@ class HtmlText(NamedTuple):
     charset_redetected: bool = False
 
 
-def declared_charset(html: bytes, http_charset: str = "") -> str | None:
-    """The charset a page declares: its ``<meta charset>`` / ``http-equiv`` tag in the first
-    :data:`META_SCAN_BYTES`, else the HTTP Content-Type's; as the codec the WHATWG label maps to
-    (``iso-8859-1`` and ``us-ascii`` are windows-1252; a meta tag's ``utf-16`` is UTF-8)."""
+def declared_charsets(html: bytes, http_charset: str = "") -> list[str]:
+    """The charsets a page declares, in the order :func:`llamacorpus.text.decode` tries them: its
+    ``<meta charset>`` / ``http-equiv`` tag in the first :data:`META_SCAN_BYTES`, then the HTTP
+    Content-Type's; as the codecs the WHATWG labels map to (``iso-8859-1`` and ``us-ascii`` are
+    windows-1252; a meta tag's ``utf-16`` is UTF-8, as bytes a meta tag can be read in are not)."""
     from resiliparse.parse.encoding import map_encoding_to_html5
 
     meta = _META_CHARSET.search(html, 0, META_SCAN_BYTES)
-    label = meta.group(1).decode("ascii") if meta else http_charset
-    encoding = map_encoding_to_html5(label, fallback_utf8=False) if label else None
-    if meta and encoding and encoding.startswith("utf-16"):
-        return "utf-8"  # HTML's rule: bytes a parser can read a meta tag in are not UTF-16
-    return encoding
+    out = []
+    for label, in_meta in ((meta.group(1).decode("ascii") if meta else "", True), (http_charset, False)):
+        encoding = map_encoding_to_html5(label, fallback_utf8=False) if label else None
+        if encoding:
+            out.append("utf-8" if in_meta and encoding.startswith("utf-16") else encoding)
+    return out
 
 
 def html_to_text(html: bytes, main_content: bool = False, http_charset: str = "") -> HtmlText | None:
@@ -449,7 +452,7 @@ def html_to_text(html: bytes, main_content: bool = False, http_charset: str = ""
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    decoded = decode(html, declared_charset(html, http_charset))
+    decoded = decode(html, declared_charsets(html, http_charset))
     if decoded is None:
         return None
     tree = HTMLTree.parse(decoded.text)
