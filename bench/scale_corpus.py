@@ -135,7 +135,6 @@ from llamacorpus.sources.books import END_MARKER, HEADER_SCAN_LINES, START_MARKE
 from llamacorpus.text import decode  # noqa: E402
 from llamacorpus.sources.commoncrawl import document_id, html_to_text  # noqa: E402
 from llamacorpus.sources.wikipedia.dump import SiteInfo, iter_pages  # noqa: E402
-from llamacorpus.steps import BadInput, Drop  # noqa: E402
 
 SOURCES = ("commoncrawl", "c4", "github", "wikipedia", "books", "arxiv", "stackexchange")
 RECIPE = ROOT / "llamacorpus" / "recipes" / "llama1.yaml"
@@ -920,11 +919,11 @@ def build(output: Path, factor: int, sources: Iterable[str] = SOURCES, fixtures:
 # ---------------------------------------------------------------------------- reading it back
 
 def documents(source: str, paths: Iterable[str]) -> Iterator[dict]:
-    """The documents the source's reader makes of ``paths`` (its drops and errors left out)."""
+    """The documents the source's reader makes of ``paths`` (its drops, errors and notes left out)."""
     src, cfg = source_registry.get(source), recipe_mod.load(str(RECIPE)).sources[source]
     for path in paths:
         for item in src.read(cfg, path):
-            if not isinstance(item, (Drop, BadInput)):
+            if isinstance(item, dict):
                 yield item
 
 
