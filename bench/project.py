@@ -45,25 +45,47 @@ REAL = {
 }
 
 
-def source_rows(source: str, run: dict, linearity: dict, real_docs: float, rests_on: str) -> list[dict]:
-    """Projection rows of one source: its stages with busy seconds, then the rest of its CPU s."""
-    s = run["sources"][source]
+def source_points(runs: list[dict], source: str) -> tuple[dict, dict | None, dict]:
+    """(smallest, second largest or None, largest) runs of a source at one worker count: the
+    count of the source's largest factor."""
+    have = [r for r in runs if r["sources"].get(source, {}).get("rc", 0) == 0 and source in r["sources"]]
+    w = max(have, key=lambda r: (r["factor"], -r["workers"]))["workers"]
+    at = {r["factor"]: r for r in have if r["workers"] == w}
+    fs = sorted(at)
+    return at[fs[0]], (at[fs[-2]] if len(fs) > 1 else None), at[fs[-1]]
+
+
+def rest_seconds(s: dict) -> float:
+    """A source run's CPU seconds outside its stages' busy seconds (global steps, Beam, start-up)."""
+    return max(s["cpu_s"] - sum(st["busy_s"] or 0.0 for st in s["stages"]), 0.0)
+
+
+def source_rows(source: str, runs: list[dict], real_docs: float) -> list[dict]:
+    """Projection rows of one source: its stages at their busy rate at the largest factor; then the
+    rest of its CPU seconds at their marginal rate between the smallest and the largest factor
+    (the per-run start-up cancels; without two factors, the average at the one, start-up included)."""
+    small, prev, large = source_points(runs, source)
+    s = large["sources"][source]
+    tag = f"x{large['factor']} w{large['workers']}"
     docs = s["documents_in"] or 1
-    penalty = linearity.get(f"{source}/(source, CPU s)")
-    rows, busy = [], 0.0
+    rows = []
+    prev_rows = {st["stage"]: st for st in prev["sources"][source]["stages"]} if prev else {}
     for st in s["stages"]:
         if st["busy_s"] is None or not st["in"]:
             continue
-        busy += st["busy_s"]
-        share_in = st["in"] / docs  # documents reaching the stage per document read
-        per_core = st["in"] / st["busy_s"]
-        lin = linearity.get(f"{source}/{st['stage']}")
-        rows.append(projection_row(source, st["stage"], real_docs * share_in, per_core, lin,
-                                   f"{rests_on}: {st['in']:,} docs in {st['busy_s']:.1f} busy s"))
-    rest = max(s["cpu_s"] - busy, 0.0)
-    if rest:
-        rows.append(projection_row(source, "global steps + Beam", real_docs, docs / rest, penalty,
-                                   f"{rests_on}: source CPU {s['cpu_s']:.1f} s - stages' {busy:.1f} s over {docs:,} docs"))
+        p = prev_rows.get(st["stage"])
+        lin = sm.linearity((p["busy_s"], p["in"]), (st["busy_s"], st["in"])) if p and p["busy_s"] else None
+        rows.append(projection_row(source, st["stage"], real_docs * st["in"] / docs, st["in"] / st["busy_s"], lin,
+                                   f"{tag}: {st['in']:,} docs in {st['busy_s']:.1f} busy s"
+                                   + (f"; lin. vs x{prev['factor']}" if lin is not None else "")))
+    a = small["sources"][source]
+    rate, what = sm.marginal_rate((rest_seconds(a), a["documents_in"]), (rest_seconds(s), s["documents_in"]))
+    if rate is None:
+        rate, what = sm.rate(docs, rest_seconds(s)), f"{tag}: average, start-up included"
+    else:
+        what = f"x{small['factor']}->x{large['factor']} w{large['workers']}: marginal {what}"
+    if rate:
+        rows.append(projection_row(source, "global steps + Beam", real_docs, rate, None, what))
     return rows
 
 
@@ -74,28 +96,27 @@ def projection_row(source: str, stage: str, items: float, per_core_s: float, lin
 
 def project(scale: dict, cc: dict | None = None) -> dict:
     """The projection table (rows), the mix stage, the shuffle at real size, and totals."""
-    runs = scale["runs"]
-    w0 = min(r["workers"] for r in runs)
-    large = max(r["factor"] for r in runs if r["workers"] == w0)
-    run = next(r for r in runs if r["factor"] == large and r["workers"] == w0)
-    lin = scale["summary"]["linearity"]
+    runs = scale["runs"] + (cc["runs"] if cc else [])
     rows = []
+    kept_real = 0.0
     for source, (n, _, _) in REAL.items():
-        if cc and source == "commoncrawl":
-            cc_run = max((r for r in cc["runs"] if r["workers"] == min(x["workers"] for x in cc["runs"])),
-                         key=lambda r: r["factor"])
-            rows += source_rows(source, cc_run, {**lin, **cc["summary"]["linearity"]}, n,
-                                f"x{cc_run['factor']} w{cc_run['workers']}")
-        elif source in run["sources"]:
-            rows += source_rows(source, run, lin, n, f"x{large} w{w0}")
-    kept_real = sum(REAL[s][0] * run["sources"][s]["documents_out"] / max(run["sources"][s]["documents_in"], 1)
-                    for s in REAL if s in run["sources"])
-    if "mix" in run and run["mix"]["documents_in"]:
-        m = run["mix"]
-        rows.append(projection_row("mix", "tokenizer + encode + shards", kept_real, m["documents_in"] / m["cpu_s"],
-                                   lin.get("mix/(stage, CPU s)"),
-                                   f"x{large} w{w0}: {m['documents_in']:,} docs in {m['cpu_s']:.1f} CPU s; "
-                                   "input = real docs x measured kept share"))
+        if not any(source in r["sources"] for r in runs):
+            continue
+        rows += source_rows(source, runs, n)
+        _, _, large = source_points(runs, source)
+        s = large["sources"][source]
+        kept_real += n * s["documents_out"] / max(s["documents_in"], 1)
+    mixes = [r for r in scale["runs"] if r.get("mix", {}).get("rc", 0) == 0 and "mix" in r]
+    if mixes:
+        w = max(mixes, key=lambda r: (r["factor"], -r["workers"]))["workers"]
+        at = sorted((r for r in mixes if r["workers"] == w), key=lambda r: r["factor"])
+        a, b = at[0]["mix"], at[-1]["mix"]
+        rate, what = sm.marginal_rate((a["cpu_s"], a["documents_in"]), (b["cpu_s"], b["documents_in"]))
+        what = f"x{at[0]['factor']}->x{at[-1]['factor']} w{w}: marginal {what}"
+        if rate is None:
+            rate, what = sm.rate(b["documents_in"], b["cpu_s"]), f"x{at[-1]['factor']} w{w}: average, start-up included"
+        rows.append(projection_row("mix", "tokenizer + encode + shards", kept_real, rate, None,
+                                   f"{what}; input = real docs x measured kept share"))
     shuffle = []
     for key, s in scale["summary"]["shuffle"].items():
         source, step = key.split("/")
@@ -104,16 +125,12 @@ def project(scale: dict, cc: dict | None = None) -> dict:
         else:
             items = REAL[source][0]
             if s["unit"] == "lines":
-                items *= lines_per_doc(run if not cc else cc_largest(cc), source, step)
+                items *= lines_per_doc(source_points(runs, source)[2], source, step)
         shuffle.append({"step": key, "items": items, "unit": s["unit"], "bytes_per_item": s["bytes_per_item"],
                         "bytes": sm.shuffle_bytes(items, s["bytes_per_item"]), "what": s["what"]})
     total = sum(r["core_hours"] for r in rows)
     return {"rows": rows, "total_core_hours": total, "shuffle": shuffle,
             "shuffle_bytes": sum(s["bytes"] for s in shuffle), "mix_input_documents": kept_real}
-
-
-def cc_largest(cc: dict) -> dict:
-    return max(cc["runs"], key=lambda r: (r["factor"], -r["workers"]))
 
 
 def lines_per_doc(run: dict, source: str, step: str) -> float:

@@ -86,6 +86,15 @@ def linearity(small: tuple[float | None, float], large: tuple[float | None, floa
     return b / a
 
 
+def marginal_rate(small: tuple[float, float], large: tuple[float, float]) -> tuple[float | None, str]:
+    """Items per second of the extra items between two runs, each (seconds, items): what a fixed
+    start-up cost cancels out of; (None, why) when the larger run is not larger or not slower."""
+    ds, dn = large[0] - small[0], large[1] - small[1]
+    if dn <= 0 or ds <= 0:
+        return None, "no marginal rate"
+    return dn / ds, f"{dn:,.0f} extra docs in {ds:.1f} extra s"
+
+
 def speedup(one_worker_s: float | None, many_workers_s: float | None) -> float | None:
     if not one_worker_s or not many_workers_s:
         return None

@@ -81,35 +81,45 @@ def test_dataflow_plan_divides_core_hours_by_vcpus():
 
 
 def _scale_json():
-    """A two-source scale.py JSON with round numbers."""
-    def run(factor, cc_cpu, c4_cpu):
+    """A two-source scale.py JSON with round numbers, at x1 and x4 on one worker."""
+    def run(factor, cc_cpu, c4_busy):
         return {"factor": factor, "workers": 1, "sources": {
             "commoncrawl": {"documents_in": 1000 * factor, "documents_out": 500 * factor, "cpu_s": cc_cpu, "stages": [
-                {"stage": "read", "in": 1000 * factor, "out": 1000 * factor, "busy_s": cc_cpu / 2, "counters": {}},
+                {"stage": "read", "in": 1000 * factor, "out": 1000 * factor, "busy_s": 5.0 * factor, "counters": {}},
                 {"stage": "line_dedup", "in": 1000 * factor, "out": 500 * factor, "busy_s": None,
                  "counters": {"lines_in": 40_000 * factor}}]},
-            "c4": {"documents_in": 100 * factor, "documents_out": 100 * factor, "cpu_s": c4_cpu, "stages": [
-                {"stage": "read", "in": 100 * factor, "out": 100 * factor, "busy_s": c4_cpu, "counters": {}}]}},
-            "mix": {"documents_in": 600 * factor, "cpu_s": 6.0 * factor}}
-    return {"runs": [run(1, 10.0, 1.0), run(4, 40.0, 4.0)],
-            "summary": {"linearity": {"commoncrawl/(source, CPU s)": 1.0, "commoncrawl/read": 1.0, "c4/read": 1.2,
-                                      "c4/(source, CPU s)": 1.2},
-                        "shuffle": {"commoncrawl/line_dedup": {"bytes_per_item": 50.0, "unit": "lines", "what": "w"},
+            "c4": {"documents_in": 100 * factor, "documents_out": 100 * factor, "cpu_s": c4_busy + 3.0, "stages": [
+                {"stage": "read", "in": 100 * factor, "out": 100 * factor, "busy_s": c4_busy, "counters": {}}]}},
+            "mix": {"documents_in": 600 * factor, "cpu_s": 6.0 * factor + 2.0}}
+    return {"runs": [run(1, 10.0, 1.0), run(4, 40.0, 4.8)],
+            "summary": {"shuffle": {"commoncrawl/line_dedup": {"bytes_per_item": 50.0, "unit": "lines", "what": "w"},
                                     "mix/shard_shuffle": {"bytes_per_item": 400.0, "unit": "documents", "what": "s"}}}}
 
 
-def test_projection_rows_rest_on_the_largest_factor_rates():
+def test_marginal_rate_cancels_a_fixed_start_up():
+    # 13 s for 1,000 docs, 43 s for 4,000: 3,000 extra docs in 30 extra s -> 100/s (the 3 s start-up cancels)
+    assert sm.marginal_rate((13.0, 1000), (43.0, 4000))[0] == pytest.approx(100.0)
+    assert sm.marginal_rate((13.0, 1000), (13.0, 4000))[0] is None
+    assert sm.marginal_rate((13.0, 1000), (20.0, 1000))[0] is None
+
+
+def test_projection_rows_rest_on_the_largest_factor_and_the_marginal_rates():
     p = project.project(_scale_json())
     rows = {(r["source"], r["stage"]): r for r in p["rows"]}
-    cc_docs = project.REAL["commoncrawl"][0]
-    # read: 4,000 docs in 20 busy s -> 200/s; the other 20 CPU s are the global steps + Beam
+    cc_docs, c4_docs = project.REAL["commoncrawl"][0], project.REAL["c4"][0]
+    # read at x4: 4,000 docs in 20 busy s -> 200/s, cost per doc the same as at x1: no penalty
     assert rows["commoncrawl", "read"]["per_core_s"] == 200.0
+    assert rows["commoncrawl", "read"]["linearity"] == pytest.approx(1.0)
     assert rows["commoncrawl", "read"]["core_hours"] == pytest.approx(cc_docs / 200.0 / 3600)
-    assert rows["commoncrawl", "global steps + Beam"]["core_hours"] == pytest.approx(cc_docs / 200.0 / 3600)
-    # c4: 400 docs per 4 s = 100/s, linearity 1.2 carried over
-    assert rows["c4", "read"]["core_hours"] == pytest.approx(project.REAL["c4"][0] / 100.0 * 1.2 / 3600)
-    # mix input: each source's real documents x its kept share (cc 1/2, c4 1)
-    kept = cc_docs / 2 + project.REAL["c4"][0]
+    # the rest: 5 s at x1, 20 s at x4 -> 3,000 extra docs in 15 extra s = 200/s
+    assert rows["commoncrawl", "global steps + Beam"]["per_core_s"] == pytest.approx(200.0)
+    # c4 read: 400 docs in 4.8 s, cost per doc 1.2x the x1 one: carried over
+    assert rows["c4", "read"]["linearity"] == pytest.approx(1.2)
+    assert rows["c4", "read"]["core_hours"] == pytest.approx(c4_docs / (400 / 4.8) * 1.2 / 3600)
+    # c4's rest is the same 3 s start-up at both factors: no marginal rate, the average at x4
+    assert rows["c4", "global steps + Beam"]["per_core_s"] == pytest.approx(400 / 3.0)
+    # mix input: each source's real documents x its kept share (cc 1/2, c4 1); 1,800 extra docs in 18 s
+    kept = cc_docs / 2 + c4_docs
     assert p["mix_input_documents"] == pytest.approx(kept)
     assert rows["mix", "tokenizer + encode + shards"]["core_hours"] == pytest.approx(kept / 100.0 / 3600)
     assert p["total_core_hours"] == pytest.approx(sum(r["core_hours"] for r in p["rows"]))
