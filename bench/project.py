@@ -45,6 +45,10 @@ REAL = {
 }
 
 
+SAMPLE_CHARS = 500_000_000  # llama1.yaml tokenizer.sample_chars
+SAMPLE_BYTES = SAMPLE_CHARS * 1.1  # UTF-8 of mostly Latin text plus the entries' framing (assumed 10%)
+
+
 def source_points(runs: list[dict], source: str) -> tuple[dict, dict | None, dict]:
     """(smallest, second largest or None, largest) runs of a source at one worker count: the
     count of the source's largest factor."""
@@ -126,8 +130,12 @@ def project(scale: dict, cc: dict | None = None) -> dict:
             items = REAL[source][0]
             if s["unit"] == "lines":
                 items *= lines_per_doc(source_points(runs, source)[2], source, step)
+        volume = sm.shuffle_bytes(items, s["bytes_per_item"])
+        what = s["what"]
+        if key == "mix/tokenizer_sample" and volume > SAMPLE_BYTES:  # the sample is bounded by sample_chars
+            volume, what = SAMPLE_BYTES, f"{what}; capped: tokenizer.sample_chars = {SAMPLE_CHARS:,} characters"
         shuffle.append({"step": key, "items": items, "unit": s["unit"], "bytes_per_item": s["bytes_per_item"],
-                        "bytes": sm.shuffle_bytes(items, s["bytes_per_item"]), "what": s["what"]})
+                        "bytes": volume, "what": what})
     total = sum(r["core_hours"] for r in rows)
     return {"rows": rows, "total_core_hours": total, "shuffle": shuffle,
             "shuffle_bytes": sum(s["bytes"] for s in shuffle), "mix_input_documents": kept_real}

@@ -150,3 +150,10 @@ def test_speedup_factor_is_the_largest_factor_run_with_both_worker_counts():
     assert sm.speedup_factor([(1, 2), (4, 2), (16, 2), (1, 1), (4, 1)]) == 4
     assert sm.speedup_factor([(16, 2), (16, 1)]) == 16
     assert sm.speedup_factor([(1, 2), (16, 2)]) is None
+
+
+def test_projection_caps_the_tokenizer_sample_at_sample_chars():
+    scale = _scale_json()
+    scale["summary"]["shuffle"]["mix/tokenizer_sample"] = {"bytes_per_item": 5000.0, "unit": "documents", "what": "t"}
+    by = {s["step"]: s for s in project.project(scale)["shuffle"]}
+    assert by["mix/tokenizer_sample"]["bytes"] == pytest.approx(project.SAMPLE_CHARS * 1.1)
