@@ -59,38 +59,40 @@ def source_points(runs: list[dict], source: str) -> tuple[dict, dict | None, dic
     return at[fs[0]], (at[fs[-2]] if len(fs) > 1 else None), at[fs[-1]]
 
 
-def rest_seconds(s: dict) -> float:
-    """A source run's CPU seconds outside its stages' busy seconds (global steps, Beam, start-up)."""
-    return max(s["cpu_s"] - sum(st["busy_s"] or 0.0 for st in s["stages"]), 0.0)
-
-
 def source_rows(source: str, runs: list[dict], real_docs: float) -> list[dict]:
-    """Projection rows of one source: its stages at their busy rate at the largest factor; then the
-    rest of its CPU seconds at their marginal rate between the smallest and the largest factor
-    (the per-run start-up cancels; without two factors, the average at the one, start-up included)."""
+    """Projection rows of one source. Its total rests on the CPU seconds of its whole process tree
+    (not on wall time, which other load stretches): the marginal rate between its smallest and
+    largest factor (the per-run start-up cancels; with one factor, the average at it, start-up
+    included), times the linearity penalty between its two largest factors. The total is split
+    into the stages by their shares of the busy seconds at the largest factor (busy seconds are
+    wall time inside the step, so under load they are scaled down to the CPU seconds when they
+    exceed them); the rest is "global steps + Beam"."""
     small, prev, large = source_points(runs, source)
-    s = large["sources"][source]
+    s, a = large["sources"][source], small["sources"][source]
     tag = f"x{large['factor']} w{large['workers']}"
-    docs = s["documents_in"] or 1
-    rows = []
-    prev_rows = {st["stage"]: st for st in prev["sources"][source]["stages"]} if prev else {}
-    for st in s["stages"]:
-        if st["busy_s"] is None or not st["in"]:
-            continue
-        p = prev_rows.get(st["stage"])
-        lin = sm.linearity((p["busy_s"], p["in"]), (st["busy_s"], st["in"])) if p and p["busy_s"] else None
-        rows.append(projection_row(source, st["stage"], real_docs * st["in"] / docs, st["in"] / st["busy_s"], lin,
-                                   f"{tag}: {st['in']:,} docs in {st['busy_s']:.1f} busy s"
-                                   + (f"; lin. vs x{prev['factor']}" if lin is not None else "")))
-    a = small["sources"][source]
-    rate, what = sm.marginal_rate((rest_seconds(a), a["documents_in"]), (rest_seconds(s), s["documents_in"]))
+    rate, what = sm.marginal_rate((a["cpu_s"], a["documents_in"]), (s["cpu_s"], s["documents_in"]))
     if rate is None:
-        rate, what = sm.rate(docs, rest_seconds(s)), f"{tag}: average, start-up included"
+        rate, what = sm.rate(s["documents_in"], s["cpu_s"]), f"{tag}: {s['documents_in']:,} docs in {s['cpu_s']:.1f} CPU s"
     else:
-        what = f"x{small['factor']}->x{large['factor']} w{large['workers']}: marginal {what}"
-    if rate:
-        rows.append(projection_row(source, "global steps + Beam", real_docs, rate, None, what))
-    return rows
+        what = f"x{small['factor']}->x{large['factor']} w{large['workers']}: marginal {what} (tree CPU)"
+    lin = None
+    if prev is not None:
+        p = prev["sources"][source]
+        lin = sm.linearity((p["cpu_s"], p["documents_in"]), (s["cpu_s"], s["documents_in"]))
+    total = sm.core_hours(real_docs, rate, lin)
+    stages = [st for st in s["stages"] if st["busy_s"]]
+    shares = sm.stage_shares([st["busy_s"] for st in stages], s["cpu_s"])
+    rows = [{"source": source, "stage": "  " + st["stage"], "items": real_docs * st["in"] / max(s["documents_in"], 1),
+             "per_core_s": None, "linearity": None, "core_hours": total * share,
+             "rests_on": f"{tag}: {share:.0%} of the source's CPU ({st['busy_s']:.1f} busy s of {s['cpu_s']:.1f})"}
+            for st, share in zip(stages, shares)]
+    rows.append({"source": source, "stage": "  global steps + Beam", "items": real_docs, "per_core_s": None,
+                 "linearity": None, "core_hours": total * (1 - sum(shares)),
+                 "rests_on": f"the rest ({1 - sum(shares):.0%}) of the source's CPU"})
+    head = {"source": source, "stage": "(source)", "items": real_docs, "per_core_s": rate, "linearity": lin,
+            "core_hours": total, "rests_on": what + (f"; lin. x{prev['factor']}->x{large['factor']}" if prev else ""),
+            "total": True}
+    return [head, *rows]
 
 
 def projection_row(source: str, stage: str, items: float, per_core_s: float, lin: float | None, rests_on: str) -> dict:
@@ -119,8 +121,9 @@ def project(scale: dict, cc: dict | None = None) -> dict:
         what = f"x{at[0]['factor']}->x{at[-1]['factor']} w{w}: marginal {what}"
         if rate is None:
             rate, what = sm.rate(b["documents_in"], b["cpu_s"]), f"x{at[-1]['factor']} w{w}: average, start-up included"
-        rows.append(projection_row("mix", "tokenizer + encode + shards", kept_real, rate, None,
-                                   f"{what}; input = real docs x measured kept share"))
+        row = projection_row("mix", "tokenizer + encode + shards", kept_real, rate, None,
+                             f"{what}; input = real docs x measured kept share")
+        rows.append({**row, "total": True})
     shuffle = []
     for key, s in scale["summary"]["shuffle"].items():
         source, step = key.split("/")
@@ -136,7 +139,7 @@ def project(scale: dict, cc: dict | None = None) -> dict:
             volume, what = SAMPLE_BYTES, f"{what}; capped: tokenizer.sample_chars = {SAMPLE_CHARS:,} characters"
         shuffle.append({"step": key, "items": items, "unit": s["unit"], "bytes_per_item": s["bytes_per_item"],
                         "bytes": volume, "what": what})
-    total = sum(r["core_hours"] for r in rows)
+    total = sum(r["core_hours"] for r in rows if r.get("total"))
     return {"rows": rows, "total_core_hours": total, "shuffle": shuffle,
             "shuffle_bytes": sum(s["bytes"] for s in shuffle), "mix_input_documents": kept_real}
 
@@ -151,7 +154,8 @@ def lines_per_doc(run: dict, source: str, step: str) -> float:
 
 def format_projection(p: dict, workers: int, vcpus: int) -> str:
     f = sm.fmt
-    rows = [[r["source"], r["stage"], f(r["items"], ",.3g"), f(r["per_core_s"], ",.1f"), f(r["linearity"], ".2f"),
+    rows = [[r["source"] if r.get("total") else "", r["stage"], f(r["items"], ",.3g"),
+             f(r["per_core_s"], ",.1f"), f(r["linearity"], ".2f"),
              f(r["core_hours"], ",.0f"), r["rests_on"]] for r in p["rows"]]
     rows.append(["TOTAL", "", "", "", "", f(p["total_core_hours"], ",.0f"), ""])
     out = [sm.table(["source", "stage", "items", "items/core-s", "lin.", "core-hours", "rests on (measured)"], rows,

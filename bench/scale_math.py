@@ -95,6 +95,14 @@ def marginal_rate(small: tuple[float, float], large: tuple[float, float]) -> tup
     return dn / ds, f"{dn:,.0f} extra docs in {ds:.1f} extra s"
 
 
+def stage_shares(busy: list[float], cpu_s: float) -> list[float]:
+    """Each stage's share of a source's CPU seconds from its busy seconds: busy / CPU, all scaled
+    down together when their sum exceeds the CPU seconds (busy seconds are wall time in the step,
+    which other load on the machine stretches)."""
+    denominator = max(cpu_s, sum(busy))
+    return [b / denominator if denominator else 0.0 for b in busy]
+
+
 def speedup(one_worker_s: float | None, many_workers_s: float | None) -> float | None:
     if not one_worker_s or not many_workers_s:
         return None

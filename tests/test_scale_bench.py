@@ -103,26 +103,32 @@ def test_marginal_rate_cancels_a_fixed_start_up():
     assert sm.marginal_rate((13.0, 1000), (20.0, 1000))[0] is None
 
 
-def test_projection_rows_rest_on_the_largest_factor_and_the_marginal_rates():
+def test_projection_rests_on_the_marginal_tree_cpu_split_by_busy_shares():
     p = project.project(_scale_json())
-    rows = {(r["source"], r["stage"]): r for r in p["rows"]}
+    rows = {(r["source"], r["stage"].strip()): r for r in p["rows"]}
     cc_docs, c4_docs = project.REAL["commoncrawl"][0], project.REAL["c4"][0]
-    # read at x4: 4,000 docs in 20 busy s -> 200/s, cost per doc the same as at x1: no penalty
-    assert rows["commoncrawl", "read"]["per_core_s"] == 200.0
-    assert rows["commoncrawl", "read"]["linearity"] == pytest.approx(1.0)
-    assert rows["commoncrawl", "read"]["core_hours"] == pytest.approx(cc_docs / 200.0 / 3600)
-    # the rest: 5 s at x1, 20 s at x4 -> 3,000 extra docs in 15 extra s = 200/s
-    assert rows["commoncrawl", "global steps + Beam"]["per_core_s"] == pytest.approx(200.0)
-    # c4 read: 400 docs in 4.8 s, cost per doc 1.2x the x1 one: carried over
-    assert rows["c4", "read"]["linearity"] == pytest.approx(1.2)
-    assert rows["c4", "read"]["core_hours"] == pytest.approx(c4_docs / (400 / 4.8) * 1.2 / 3600)
-    # c4's rest is the same 3 s start-up at both factors: no marginal rate, the average at x4
-    assert rows["c4", "global steps + Beam"]["per_core_s"] == pytest.approx(400 / 3.0)
+    # CC: 10 CPU s at x1, 40 at x4 -> 3,000 extra docs in 30 extra s = 100 docs per CPU-second
+    cc = rows["commoncrawl", "(source)"]
+    assert cc["per_core_s"] == pytest.approx(100.0) and cc["linearity"] == pytest.approx(1.0)
+    assert cc["core_hours"] == pytest.approx(cc_docs / 100.0 / 3600)
+    # read: 20 busy s of the 40 CPU s at x4 -> half of it; the rest is the global steps + Beam
+    assert rows["commoncrawl", "read"]["core_hours"] == pytest.approx(cc["core_hours"] / 2)
+    assert rows["commoncrawl", "global steps + Beam"]["core_hours"] == pytest.approx(cc["core_hours"] / 2)
+    # c4: 4.0 CPU s at x1, 7.8 at x4 -> 300 / 3.8 per s; cost per doc fell (0.04 -> 0.0195): no penalty
+    c4 = rows["c4", "(source)"]
+    assert c4["per_core_s"] == pytest.approx(300 / 3.8) and c4["linearity"] == pytest.approx(0.4875)
+    assert c4["core_hours"] == pytest.approx(c4_docs / (300 / 3.8) / 3600)
     # mix input: each source's real documents x its kept share (cc 1/2, c4 1); 1,800 extra docs in 18 s
     kept = cc_docs / 2 + c4_docs
     assert p["mix_input_documents"] == pytest.approx(kept)
     assert rows["mix", "tokenizer + encode + shards"]["core_hours"] == pytest.approx(kept / 100.0 / 3600)
-    assert p["total_core_hours"] == pytest.approx(sum(r["core_hours"] for r in p["rows"]))
+    assert p["total_core_hours"] == pytest.approx(cc["core_hours"] + c4["core_hours"] + kept / 100.0 / 3600)
+
+
+def test_stage_shares_scale_busy_seconds_down_to_the_cpu_seconds():
+    assert sm.stage_shares([20.0, 10.0], 40.0) == [0.5, 0.25]
+    assert sm.stage_shares([30.0, 30.0], 40.0) == [0.5, 0.5]  # busy (wall) above CPU: scaled together
+    assert sm.stage_shares([], 40.0) == []
 
 
 def test_projection_shuffle_scales_lines_per_page_and_kept_documents():
