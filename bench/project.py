@@ -87,8 +87,8 @@ def source_rows(source: str, runs: list[dict], real_docs: float) -> list[dict]:
              "rests_on": f"{tag}: {share:.0%} of the source's CPU ({st['busy_s']:.1f} busy s of {s['cpu_s']:.1f})"}
             for st, share in zip(stages, shares)]
     rows.append({"source": source, "stage": "  global steps + Beam", "items": real_docs, "per_core_s": None,
-                 "linearity": None, "core_hours": total * (1 - sum(shares)),
-                 "rests_on": f"the rest ({1 - sum(shares):.0%}) of the source's CPU"})
+                 "linearity": None, "core_hours": total * max(1 - sum(shares), 0.0),
+                 "rests_on": f"the rest ({max(1 - sum(shares), 0.0):.0%}) of the source's CPU"})
     head = {"source": source, "stage": "(source)", "items": real_docs, "per_core_s": rate, "linearity": lin,
             "core_hours": total, "rests_on": what + (f"; lin. x{prev['factor']}->x{large['factor']}" if prev else ""),
             "total": True}
