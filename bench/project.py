@@ -130,9 +130,7 @@ def project(scale: dict, cc: dict | None = None) -> dict:
         if source == "mix":
             items = kept_real
         else:
-            items = REAL[source][0]
-            if s["unit"] == "lines":
-                items *= lines_per_doc(source_points(runs, source)[2], source, step)
+            items = REAL[source][0] * items_per_document(source_points(runs, source)[2], source, step, s["unit"])
         volume = sm.shuffle_bytes(items, s["bytes_per_item"])
         what = s["what"]
         if key == "mix/tokenizer_sample" and volume > SAMPLE_BYTES:  # the sample is bounded by sample_chars
@@ -144,12 +142,15 @@ def project(scale: dict, cc: dict | None = None) -> dict:
             "shuffle_bytes": sum(s["bytes"] for s in shuffle), "mix_input_documents": kept_real}
 
 
-def lines_per_doc(run: dict, source: str, step: str) -> float:
-    """Non-blank lines per document entering ``step`` (its counters), measured in ``run``."""
+def items_per_document(run: dict, source: str, step: str, unit: str) -> float:
+    """Items ``step`` counts per document the source read, measured in ``run``: the share of
+    documents that reach it, or for lines its non-blank lines (counter ``lines_in``) per document
+    read."""
+    docs = run["sources"][source]["documents_in"]
     for st in run["sources"][source]["stages"]:
-        if st["stage"] == step and st["in"]:
-            return st["counters"].get("lines_in", 0) / st["in"]
-    return 0.0
+        if st["stage"] == step and docs:
+            return (st["counters"].get("lines_in", 0) if unit == "lines" else st["in"]) / docs
+    return 1.0
 
 
 def format_projection(p: dict, workers: int, vcpus: int) -> str:
@@ -161,14 +162,14 @@ def format_projection(p: dict, workers: int, vcpus: int) -> str:
     out = [sm.table(["source", "stage", "items", "items/core-s", "lin.", "core-hours", "rests on (measured)"], rows,
                     "<<>>>><")]
     out.append("\nShuffle of each global step at LLaMA-1 size (estimated bytes per item x real items)")
-    out.append(sm.table(["global step", "items", "per", "B/item", "TB shuffled"],
+    out.append(sm.table(["global step", "items", "per", "B/item", "GB shuffled"],
                         [[s["step"], f(s["items"], ",.3g"), s["unit"], f(s["bytes_per_item"], ",.1f"),
-                          f(s["bytes"] / 1e12, ",.2f")] for s in p["shuffle"]]
-                        + [["TOTAL", "", "", "", f(p["shuffle_bytes"] / 1e12, ",.2f")]]))
+                          f(s["bytes"] / 1e9, ",.1f")] for s in p["shuffle"]]
+                        + [["TOTAL", "", "", "", f(p["shuffle_bytes"] / 1e9, ",.1f")]]))
     plan = sm.dataflow_plan(p["total_core_hours"], vcpus, workers)
     out.append(f"\nOn Dataflow: {workers} workers x {vcpus} vCPUs = {plan['vcpus']:,} vCPUs -> "
                f"{plan['hours']:,.1f} hours wall at the measured per-core rates (one vCPU taken as one core here; "
-               f"scaling assumed linear in workers, as the measured 2-worker speed-up bounds it), "
+               f"scaling assumed linear in workers: measured only up to 2 local workers), "
                f"{p['shuffle_bytes'] / 1e12:,.1f} TB through the shuffle service.")
     return "\n".join(out)
 

@@ -134,7 +134,7 @@ def test_stage_shares_scale_busy_seconds_down_to_the_cpu_seconds():
 def test_projection_shuffle_scales_lines_per_page_and_kept_documents():
     p = project.project(_scale_json())
     by = {s["step"]: s for s in p["shuffle"]}
-    # 40 lines per page entering line dedup, 50 bytes each
+    # 40 lines per page read (every page reaches line dedup here), 50 bytes each
     assert by["commoncrawl/line_dedup"]["bytes"] == pytest.approx(project.REAL["commoncrawl"][0] * 40 * 50.0)
     assert by["mix/shard_shuffle"]["bytes"] == pytest.approx(p["mix_input_documents"] * 400.0)
     assert p["shuffle_bytes"] == pytest.approx(sum(s["bytes"] for s in p["shuffle"]))
