@@ -163,3 +163,13 @@ def test_projection_caps_the_tokenizer_sample_at_sample_chars():
     scale["summary"]["shuffle"]["mix/tokenizer_sample"] = {"bytes_per_item": 5000.0, "unit": "documents", "what": "t"}
     by = {s["step"]: s for s in project.project(scale)["shuffle"]}
     assert by["mix/tokenizer_sample"]["bytes"] == pytest.approx(project.SAMPLE_CHARS * 1.1)
+
+
+def test_items_per_document_counts_the_share_reaching_the_step_per_page_read():
+    run = {"sources": {"commoncrawl": {"documents_in": 1000, "stages": [
+        {"stage": "url_dedup", "in": 1000, "counters": {}},
+        {"stage": "line_dedup", "in": 750, "counters": {"lines_in": 75_000}},
+        {"stage": "perplexity_bucket", "in": 300, "counters": {}}]}}}
+    assert project.items_per_document(run, "commoncrawl", "line_dedup", "lines") == 75.0
+    assert project.items_per_document(run, "commoncrawl", "perplexity_bucket", "documents") == 0.3
+    assert project.items_per_document(run, "commoncrawl", "absent", "documents") == 1.0
