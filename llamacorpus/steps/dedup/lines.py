@@ -54,7 +54,8 @@ files, documents, ``lines_in`` (non-blank lines), ``lines_removed`` (under the c
 1: within one file) would remove, computed in the same pass. Each hash group holds every copy of
 its line within the chosen scope, so the figures of that scope and of every narrower one are
 exact; a wider one cannot be seen from its groups and is ``null`` (choose ``run``, the default, to
-get all three). The cost is in the entries: under ``run`` each carries its dump's code and a 64-bit
+get all three). The cost is in the entries, and only when the report is asked for (``stats_path``;
+the Common Crawl source always asks): under ``run`` each carries its dump's code and a 64-bit
 hash of its file besides the document key and copies, about 14 bytes more per (document, distinct
 line) in the shuffle; under ``dump`` the file hash only; under ``files:N`` nothing.
 
@@ -354,15 +355,18 @@ def _file_totals(kv) -> Iterator[tuple[tuple[str, str], int]]:
 # ---------------------------------------------------------------------------- Beam
 
 class _EmitHashes(beam.DoFn):
-    """doc -> main ``(key, (doc, packed hashes))`` and tagged ``(prefix + hash, (key, copies, *tags))``."""
+    """doc -> main ``(key, (doc, packed hashes))`` and tagged ``(prefix + hash, (key, copies, *tags))``;
+    the tags (for the report's narrower scopes) only when ``measure``."""
 
-    def __init__(self, scope: Scope):
-        self.scope = scope
+    def __init__(self, scope: Scope, measure: bool):
+        self.scope, self.measure = scope, measure
 
     def process(self, doc: Document, groups=None):
         hashes = line_hashes(doc["text"])
         key = stable_hash(doc["id"])
         prefix, tags = scope_key(self.scope, segment_of(doc), groups)
+        if not self.measure:
+            tags = ()
         yield key, (doc, b"".join(hashes))
         for h, copies in copies_per_hash(hashes).items():
             yield beam.pvalue.TaggedOutput("hashes", (prefix + h, (key, copies, *tags)))
@@ -385,8 +389,10 @@ class _DecidePerHash(beam.DoFn):
 
 
 class _Apply(beam.DoFn):
-    def __init__(self, source: str, step: str):
-        self.source, self.step = source, step
+    """A document with its decisions -> its verdict; tagged per-file line counts when ``measure``."""
+
+    def __init__(self, source: str, step: str, measure: bool):
+        self.source, self.step, self.measure = source, step, measure
 
     def setup(self):
         self.counters = StepCounters(self.source, self.step, buffered=True)
@@ -406,7 +412,8 @@ class _Apply(beam.DoFn):
             if isinstance(out, Drop):
                 self.counters.inc("documents_emptied")
             yield doc, out
-            yield beam.pvalue.TaggedOutput("files", (segment_of(doc), (1, lines_in, removed)))
+            if self.measure:
+                yield beam.pvalue.TaggedOutput("files", (segment_of(doc), (1, lines_in, removed)))
 
 
 class LineDedup(GlobalStep):
@@ -429,13 +436,13 @@ class LineDedup(GlobalStep):
             side["groups"] = beam.pvalue.AsSingleton(
                 docs | "Files" >> beam.Map(segment_of) | "DistinctFiles" >> beam.Distinct()
                 | "AllFiles" >> beam.combiners.ToList() | "FileGroups" >> beam.Map(file_groups, scope.files))
-        keyed = docs | "Hash" >> beam.ParDo(_EmitHashes(scope), **side).with_outputs("hashes", main="docs")
+        keyed = docs | "Hash" >> beam.ParDo(_EmitHashes(scope, measure), **side).with_outputs("hashes", main="docs")
         decided = (keyed.hashes
                    | "GroupByHash" >> beam.GroupByKey()
                    | "DecidePerHash" >> beam.ParDo(_DecidePerHash(rule, scope, measure)).with_outputs(
                        "removed", main="decisions"))
         joined = {"docs": keyed.docs, "decisions": decided.decisions} | "JoinDecisions" >> beam.CoGroupByKey()
-        applied = joined | "Apply" >> beam.ParDo(_Apply(self.source, self.name)).with_outputs("files", main="verdicts")
+        applied = joined | "Apply" >> beam.ParDo(_Apply(self.source, self.name, measure)).with_outputs("files", main="verdicts")
         if measure:
             files = (applied.files | "PerFile" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum, sum))
                      | "PerDump" >> beam.FlatMap(_file_totals))
