@@ -541,14 +541,43 @@ def scale_commoncrawl(fixtures: Path, out: Path, factor: int) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         written.append(target)
-    for k in range(1, factor):
-        for path in paths:
-            target = out / copy_name(relative(path, fixtures), k, WARC_SUFFIXES)
-            with open(target, "wb") as f:
-                for _, rec in warc_records(path):
-                    f.write(gzip_member(copy_warc_record(rec, k, sample, target.name).to_bytes()))
-            written.append(target)
+    tasks = [(k, path, out / copy_name(relative(path, fixtures), k, WARC_SUFFIXES))
+             for k in range(1, factor) for path in paths]
+    written += in_parallel(_write_crawl_copy, tasks, sample)
     return {"files": len(written)}
+
+
+_SHARED = None  # what forked workers of in_parallel read (set before the pool forks)
+
+
+def in_parallel(fn, tasks: list, shared, processes: int | None = None) -> list:
+    """``[fn(shared, *task) for task in tasks]``, on every core: forked workers inherit ``shared``
+    (no pickling). Each task writes its own file, so the bytes do not depend on the order."""
+    global _SHARED
+    if not processes:
+        processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    processes = min(processes, len(tasks))
+    if processes <= 1:
+        return [fn(shared, *task) for task in tasks]
+    import multiprocessing
+
+    _SHARED = shared
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            return pool.starmap(_call_shared, [(fn, task) for task in tasks], chunksize=1)
+    finally:
+        _SHARED = None
+
+
+def _call_shared(fn, task):
+    return fn(_SHARED, *task)
+
+
+def _write_crawl_copy(sample: "CrawlSample", k: int, path: str, target: Path) -> Path:
+    with open(target, "wb") as f:
+        for _, rec in warc_records(path):
+            f.write(gzip_member(copy_warc_record(rec, k, sample, target.name).to_bytes()))
+    return target
 
 
 # ---------------------------------------------------------------------------- C4
