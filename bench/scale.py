@@ -11,6 +11,7 @@ its own), then the mix stage over all seven (tokenizer, encoding, shard shuffle)
     beam_main.py --recipe llama1 --input_root CORPUS --output RUN --sources S --stages documents
         --set sources.commoncrawl.classifier.epoch=50 --set ...lr=0.5     (the Makefile's DEMO_SET)
         --set sources.commoncrawl.perplexity.models_dir=CORPUS/models/lm --set ...lm_model="{lang}.arpa"
+        --set sources.S.split_bytes=4194304      (--split-bytes: big files in pieces, see SPLIT_BYTES)
         --direct_running_mode multi_processing --direct_num_workers W
     beam_main.py ... --stages mix                                        (every source reused)
 
@@ -67,6 +68,11 @@ GLOBAL_STEPS = {
     ("github", "exact_dedup"): "documents",
     ("books", "near_dedup"): "documents",
 }
+#: pieces of one big file (a key of every source, default 64 MiB). The recipe's default leaves every
+#: file of these corpora whole (x16's enwiki dump is 28 MB, its beer Posts.xml 41 MB), where a
+#: real 22 GB dump is ~350 pieces: at 4 MiB the big files here are 3 to 10 pieces each, so the
+#: workers share them as they share a real one.
+SPLIT_BYTES = 4 << 20
 MIX_SHUFFLE = {  # bench/bench_mix_shuffle.py line -> our name
     "tokenizer sample: GroupByKey(one key)": "tokenizer_sample",
     "shard shuffle: GroupByKey((split, shard))": "shard_shuffle",
@@ -155,27 +161,32 @@ def corpus(output: Path, factor: int, sources: list[str], log) -> Path:
     return root
 
 
-def beam_command(root: Path, out: Path, workers: int, sources: list[str] | None, stages: str) -> list[str]:
+def beam_command(root: Path, out: Path, workers: int, sources: list[str] | None, stages: str,
+                 split_bytes: int = SPLIT_BYTES) -> list[str]:
     cmd = [sys.executable, str(ROOT / "beam_main.py"), "--recipe", "llama1", "--input_root", str(root),
            "--output", str(out), "--stages", stages, "--no_report", "--quiet", *DEMO_SET,
            "--set", f"sources.commoncrawl.perplexity.models_dir={root / 'models' / 'lm'}",
            "--set", 'sources.commoncrawl.perplexity.lm_model="{lang}.arpa"',
            "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)]
+    for source in sources or ():
+        cmd += ["--set", f"sources.{source}.split_bytes={split_bytes}"]
     if sources:
         cmd[4:4] = ["--sources", ",".join(sources)]
     return cmd
 
 
-def run_factor(output: Path, root: Path, factor: int, workers: int, sources: list[str], mix: bool, log) -> dict:
+def run_factor(output: Path, root: Path, factor: int, workers: int, sources: list[str], mix: bool, log,
+               split_bytes: int = SPLIT_BYTES) -> dict:
     """Every source, one Beam run each, then the mix stage; run.json figures and measurements."""
     tag = f"x{factor}-w{workers}" + ("" if mix else "-" + "+".join(sources))
     out = output / "runs" / tag
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = {"factor": factor, "workers": workers, "output": str(out), "sources": {}, "load_avg": []}
+    result = {"factor": factor, "workers": workers, "output": str(out), "split_bytes": split_bytes, "sources": {},
+              "load_avg": []}
     for source in sources:
-        m = measured_run(beam_command(root, out, workers, [source], "documents"), out / f"{source}.log", env)
+        m = measured_run(beam_command(root, out, workers, [source], "documents", split_bytes), out / f"{source}.log", env)
         result["load_avg"].append(os.getloadavg()[0])
         run = json.loads((out / "stats" / "run.json").read_text()) if m["rc"] == 0 else {}
         s = run.get("sources", {}).get(source, {})
@@ -460,6 +471,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="default OUTPUT/scale-<sources>-<factors>-w<workers>.json")
     parser.add_argument("--sample", type=int, default=2000, help="documents per source for the shuffle element sizes")
     parser.add_argument("--no-mix", action="store_true", help="skip the mix stage even with all sources")
+    parser.add_argument("--split-bytes", type=int, default=SPLIT_BYTES,
+                        help="sources.<s>.split_bytes of every run (pieces of one big file; 0: never split)")
     parser.add_argument("--summarize", type=Path, nargs="+", default=None,
                         help="only summarize the runs in these JSON files (scale.py's own or its -partial.json "
                              "of a benchmark stopped before its end), together")
@@ -478,7 +491,7 @@ def main(argv=None) -> int:
     for factor in factors:
         root = corpus(args.output, factor, sources, log)
         for w in workers:
-            runs.append(run_factor(args.output, root, factor, w, sources, mix, log))
+            runs.append(run_factor(args.output, root, factor, w, sources, mix, log, args.split_bytes))
             partial = {"runs": runs}
             (path.with_name(path.stem + "-partial.json")).write_text(json.dumps(partial, indent=1))
     sizes = element_sizes(args.output / "corpus" / f"x{factors[0]}", sources, args.sample)

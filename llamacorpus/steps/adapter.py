@@ -14,7 +14,9 @@ Counters (namespace ``llamacorpus``), per source and step, are named
 ``<source>/<step>/<what>`` where ``<what>`` is ``in``, ``kept``, ``dropped:<reason>``,
 ``error:<kind>``, ``chars_in``, ``chars_out``, ``bytes_in``, ``bytes_out``, ``micros``, and
 ``<outcome>@<language>`` when the document's meta has a language. Documents in = kept +
-dropped + errored holds for every step.
+dropped + errored holds for every step. ``micros`` is the step's own busy time: for the read,
+the reader's (not the work Beam fuses after it, which runs while the read hands a document on);
+for batched steps, the batch calls.
 """
 from __future__ import annotations
 
@@ -287,12 +289,19 @@ class _ReadDoFn(beam.DoFn):
         self.out = OutcomeEmitter(self.source, "read")
 
     def process(self, piece):
+        """The piece's outcomes. ``micros`` is the reader's own time: the work fused after the read
+        (up to the next shuffle) runs inside each ``yield`` and is not counted here."""
         counters = self.out.counters
-        started = time.perf_counter()
+        clock = time.perf_counter
+        started = clock()
+        downstream = 0.0
         flushed = time.monotonic()
         try:
             for n, item in enumerate(self.reader.read(piece), 1):
-                yield from self._one(item, piece.path)
+                for out in self._one(item, piece.path):
+                    handed = clock()
+                    yield out
+                    downstream += clock() - handed
                 if n % 256 == 0 and time.monotonic() - flushed > READ_FLUSH_SECONDS:
                     counters.flush()
                     flushed = time.monotonic()
@@ -305,7 +314,7 @@ class _ReadDoFn(beam.DoFn):
             yield pvalue.TaggedOutput(DONE, ((piece.path, piece.count, piece.target), 1))
         else:
             counters.inc("files_done")
-        counters.inc("micros", int((time.perf_counter() - started) * 1e6))
+        counters.inc("micros", int((clock() - started - downstream) * 1e6))
         counters.flush()
         progress.flush()  # a finished piece is in the progress lines even if this worker ends now
 
