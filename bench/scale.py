@@ -168,7 +168,7 @@ def beam_command(root: Path, out: Path, workers: int, sources: list[str] | None,
            "--set", f"sources.commoncrawl.perplexity.models_dir={root / 'models' / 'lm'}",
            "--set", 'sources.commoncrawl.perplexity.lm_model="{lang}.arpa"',
            "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)]
-    for source in sources or ():
+    for source in sources or SOURCES:  # the mix stage too: a section that differs would be built again
         cmd += ["--set", f"sources.{source}.split_bytes={split_bytes}"]
     if sources:
         cmd[4:4] = ["--sources", ",".join(sources)]
