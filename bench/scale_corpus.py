@@ -550,13 +550,12 @@ def scale_commoncrawl(fixtures: Path, out: Path, factor: int) -> dict:
 _SHARED = None  # what forked workers of in_parallel read (set before the pool forks)
 
 
-def in_parallel(fn, tasks: list, shared, processes: int | None = None) -> list:
+def in_parallel(fn, tasks: list, shared) -> list:
     """``[fn(shared, *task) for task in tasks]``, on every core: forked workers inherit ``shared``
     (no pickling). Each task writes its own file, so the bytes do not depend on the order."""
     global _SHARED
-    if not processes:
-        processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    processes = min(processes, len(tasks))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    processes = min(cores, len(tasks))
     if processes <= 1:
         return [fn(shared, *task) for task in tasks]
     import multiprocessing
