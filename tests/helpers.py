@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from llamacorpus import sources as source_registry
 from llamacorpus import parquet
 from llamacorpus.pipeline import io as pio
+from llamacorpus.pipeline import local_runner
 from llamacorpus.pipeline import recipe as recipe_mod
 from llamacorpus.pipeline.branch import build_source, write_source
 from llamacorpus.pipeline.stats import query_counters, source_stats
@@ -23,8 +23,9 @@ RECIPE = ROOT / "llamacorpus" / "recipes" / "llama1.yaml"  # the bundled recipe 
 
 
 def test_pipeline() -> TestPipeline:
-    """A TestPipeline on Beam's Python FnApiRunner (never Prism: what runs is what we tested)."""
-    return TestPipeline(runner=FnApiRunner(), options=PipelineOptions([]), blocking=False)
+    """A TestPipeline on Beam's Python FnApiRunner as local runs get it (never Prism: what runs is
+    what we tested)."""
+    return TestPipeline(runner=local_runner.make_runner(), options=PipelineOptions([]), blocking=False)
 
 
 test_pipeline.__test__ = False  # a helper, not a test, when imported into a test module

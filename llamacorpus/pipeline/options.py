@@ -159,11 +159,12 @@ def is_local(options: PipelineOptions) -> bool:
 
 
 def make_runner(options: PipelineOptions):
-    """The runner object for ``beam.Pipeline``: the Python FnApiRunner for local runs."""
+    """The runner object for ``beam.Pipeline``: for local runs the Python FnApiRunner, with its
+    data plane made safe (:mod:`llamacorpus.pipeline.local_runner`)."""
     if is_local(options):
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        from llamacorpus.pipeline import local_runner
 
-        return FnApiRunner()
+        return local_runner.make_runner()
     return runner_name(options)
 
 
