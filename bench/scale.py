@@ -225,7 +225,7 @@ def element_sizes(root: Path, sources: list[str], sample: int) -> dict:
     from apache_beam.coders import coders
 
     import scale_corpus
-    from llamacorpus.document import stable_hash
+    from llamacorpus.document import pack, stable_hash
     from llamacorpus.pipeline import recipe as recipe_mod
     from llamacorpus.steps.dedup import exact, lines, near, urls
     from llamacorpus.steps.filters import wiki_classifier
@@ -239,18 +239,18 @@ def element_sizes(root: Path, sources: list[str], sample: int) -> dict:
         if not docs:
             continue
         if source == "commoncrawl":
-            out["commoncrawl/url_dedup"] = per_item(sum(size((urls.url_key(d), d)) for d in docs), len(docs), "documents",
-                                                    "GroupByKey (url key, document)")
+            out["commoncrawl/url_dedup"] = per_item(sum(size((urls.url_key(d), pack(d))) for d in docs), len(docs), "documents",
+                                                    "GroupByKey (url key, packed document)")
             total = n_lines = 0
             for d in docs:
                 hashes = lines.line_hashes(d["text"])
                 key = stable_hash(d["id"])
-                total += size((key, (d, b"".join(hashes))))  # the documents' side of the join
+                total += size((key, (pack(d), b"".join(hashes))))  # the documents' side of the join
                 for h, copies in lines.copies_per_hash(hashes).items():
                     total += size((h, (key, copies))) + size((key, (h, True)))  # hash group + decision back
                 n_lines += sum(1 for h in hashes if h != lines.BLANK)
             out["commoncrawl/line_dedup"] = per_item(total, n_lines, "lines",
-                                                     "GroupByKey (hash, (doc key, copies)) + CoGroupByKey documents and decisions")
+                                                     "GroupByKey (hash, (doc key, copies)) + CoGroupByKey packed documents and decisions")
             cfg = recipe.sources["commoncrawl"].classifier
             out["commoncrawl/wiki_classifier"] = per_item(
                 sum(size(kv) for d in docs for kv in wiki_classifier.url_keys(d))
@@ -260,8 +260,8 @@ def element_sizes(root: Path, sources: list[str], sample: int) -> dict:
                                                             "(language, perplexity) into quantiles (before combiner lifting)")
         elif source == "github":
             out["github/exact_dedup"] = per_item(
-                sum(size((exact.content_key(d), d)) + size((exact.content_key(d), exact.winner_key(d["id"]))) for d in docs),
-                len(docs), "documents", "CoGroupByKey (sha1, document) + winner (sha1, (hash, id))")
+                sum(size((exact.content_key(d), pack(d))) + size((exact.content_key(d), exact.winner_key(d["id"]))) for d in docs),
+                len(docs), "documents", "CoGroupByKey (sha1, packed document) + winner (sha1, (hash, id))")
         elif source == "books":
             cfg = recipe.sources["books"].near_dedup
             sign = near._Sign(cfg)

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import threading
 from typing import Any
+
+import zstandard
 
 SOURCES = ("commoncrawl", "c4", "github", "wikipedia", "books", "arxiv", "stackexchange")
 FIELDS = ("id", "text", "source", "meta")
@@ -56,6 +60,30 @@ def validate(doc: Any) -> None:
         raise ValueError(f"unknown source {doc['source']!r}")
     if not doc["id"].startswith(doc["source"] + "/"):
         raise ValueError(f"document id {doc['id']!r} must start with '{doc['source']}/'")
+
+
+#: zstd level of :func:`pack`: level 1 halves a web page's text (8.5 KB to 3.9 KB on the x64 Common
+#: Crawl corpus) at ~40 us to pack and ~30 us to unpack a page, a few percent of its cost in the chain
+PACK_LEVEL = 1
+_codecs = threading.local()  # zstd (de)compressors are not thread-safe; Beam runs bundles in threads
+
+
+def _codec() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    if not hasattr(_codecs, "pair"):
+        _codecs.pair = zstandard.ZstdCompressor(level=PACK_LEVEL), zstandard.ZstdDecompressor()
+    return _codecs.pair
+
+
+def pack(doc: Document) -> bytes:
+    """``doc`` as zstd-compressed bytes, the form a global step puts through a shuffle: the bytes
+    a GroupByKey moves (Dataflow Shuffle's volume; the local runner's memory, which holds a
+    GroupByKey's whole input) are about half of the document's own coder. :func:`unpack` inverts it."""
+    return _codec()[0].compress(pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def unpack(blob: bytes) -> Document:
+    """The document :func:`pack` made ``blob`` of."""
+    return pickle.loads(_codec()[1].decompress(blob))
 
 
 def stable_hash(*parts: Any) -> int:

@@ -13,7 +13,7 @@ from helpers import FIXTURES, test_pipeline
 from test_report import RECIPE_SOURCES
 from llamacorpus import fileio, parquet, urls
 from llamacorpus import sources as source_registry
-from llamacorpus.document import SOURCES
+from llamacorpus.document import SOURCES, pack, unpack
 from llamacorpus.licenses import spdx_of
 from llamacorpus.pipeline import io as pio
 
@@ -56,6 +56,19 @@ def test_every_source_round_trips_its_fixture_documents(name, tmp_path):
     assert [f.name for f in meta_type] == [*fields, parquet.EXTRA]
     for f in meta_type:
         assert f.type == (pa.string() if f.name == parquet.EXTRA else parquet.ARROW_TYPES[fields[f.name]])
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_packed_documents_unpack_equal_and_are_smaller_than_beams_own_coder(name):
+    """What the global steps put through their shuffles (url, line and exact dedup)."""
+    from apache_beam.coders import coders
+
+    docs = fixture_documents(name)
+    blobs = [pack(d) for d in docs]
+    assert [unpack(b) for b in blobs] == docs
+    coder = coders.FastPrimitivesCoder()
+    packed, plain = sum(map(len, map(coder.encode, blobs))), sum(map(len, map(coder.encode, docs)))
+    assert packed < 0.8 * plain, (name, packed, plain)
 
 
 def test_values_that_do_not_fit_their_type_go_to_extra_and_read_back(tmp_path):

@@ -5,7 +5,7 @@ keeps the document with the smallest ``stable_hash(id)`` (ties, practically impo
 itself), whatever order the documents arrive in. The others are dropped with reason
 ``duplicate_content`` (configurable) and their meta names the copy kept (``duplicate_of``).
 
-Beam shape, TFDS C4's dedup join: ``(hash, doc)`` pairs; the winner per hash is a
+Beam shape, TFDS C4's dedup join: ``(hash, packed doc)`` pairs (:func:`llamacorpus.document.pack`); the winner per hash is a
 ``CombinePerKey(min)`` over ``(stable_hash(id), id)`` (small values, combined before the
 shuffle); a ``CoGroupByKey`` joins the winner back onto the group's documents.
 """
@@ -16,7 +16,7 @@ import hashlib
 import apache_beam as beam
 
 from llamacorpus.steps.adapter import GlobalStep
-from llamacorpus.document import Document, stable_hash, with_meta
+from llamacorpus.document import Document, pack, stable_hash, unpack, with_meta
 from llamacorpus.steps import Drop
 
 
@@ -29,10 +29,10 @@ def winner_key(doc_id: str) -> tuple[int, str]:
 
 
 def verdicts(element, reason: str):
-    """``(hash, {"docs": [...], "winner": [(stable_hash, id)]})`` -> ``(doc, verdict)`` pairs."""
+    """``(hash, {"docs": [packed docs], "winner": [(stable_hash, id)]})`` -> ``(doc, verdict)`` pairs."""
     _, grouped = element
     (_, keeper), = grouped["winner"]
-    for doc in grouped["docs"]:
+    for doc in map(unpack, grouped["docs"]):
         if doc["id"] == keeper:
             yield doc, doc
         else:
@@ -53,7 +53,7 @@ class ExactDedup(GlobalStep):
         winners = (keyed
                    | "Candidates" >> beam.Map(lambda kv: (kv[0], winner_key(kv[1]["id"])))
                    | "Winner" >> beam.CombinePerKey(min))
-        pairs = ({"docs": keyed, "winner": winners}
+        pairs = ({"docs": keyed | "Pack" >> beam.MapTuple(lambda key, d: (key, pack(d))), "winner": winners}
                  | "Join" >> beam.CoGroupByKey()
                  | "Verdicts" >> beam.FlatMap(verdicts, self.reason))
         return self.decide(pairs)

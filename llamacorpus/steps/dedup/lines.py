@@ -41,8 +41,8 @@ A document left with no line is dropped (``emptied_by_line_dedup``). Kept docume
 Beam shape (TFDS C4's line dedup): each document emits ``(scope prefix + line hash, (document
 key, copies, ...))`` once per distinct line hash; ``GroupByKey`` on that key decides which documents
 lose which lines (:func:`hash_decisions`); the decisions go back to the documents with
-``CoGroupByKey`` on the document key, and each document carries its lines' hashes so nothing is
-normalised twice. The document key is ``stable_hash(id)``, a 64-bit integer, so the shuffle carries
+``CoGroupByKey`` on the document key, and each document (packed, :func:`llamacorpus.document.pack`:
+half its bytes in that shuffle) carries its lines' hashes so nothing is normalised twice. The document key is ``stable_hash(id)``, a 64-bit integer, so the shuffle carries
 8 bytes where the id string would take ~50. Two ids sharing a key (about one pair in 10^19 / n^2)
 are handled: a document applies only decisions about hashes it holds; under the ``c4`` rule such a
 pair could keep one extra copy. Under ``files:N`` the groups of files come from a side input (the
@@ -74,7 +74,7 @@ import apache_beam as beam
 
 from llamacorpus import fileio
 from llamacorpus.steps.adapter import GlobalStep, StepCounters, StepOutputs
-from llamacorpus.document import Document, replace, stable_hash
+from llamacorpus.document import Document, pack, replace, stable_hash, unpack
 from llamacorpus.steps import Drop
 from llamacorpus.steps.normalize import normalized_text
 
@@ -355,7 +355,7 @@ def _file_totals(kv) -> Iterator[tuple[tuple[str, str], int]]:
 # ---------------------------------------------------------------------------- Beam
 
 class _EmitHashes(beam.DoFn):
-    """doc -> main ``(key, (doc, packed hashes))`` and tagged ``(prefix + hash, (key, copies, *tags))``;
+    """doc -> main ``(key, (packed doc, joined hashes))`` and tagged ``(prefix + hash, (key, copies, *tags))``;
     the tags (for the report's narrower scopes) only when ``measure``."""
 
     def __init__(self, scope: Scope, measure: bool):
@@ -367,7 +367,7 @@ class _EmitHashes(beam.DoFn):
         prefix, tags = scope_key(self.scope, segment_of(doc), groups)
         if not self.measure:
             tags = ()
-        yield key, (doc, b"".join(hashes))
+        yield key, (pack(doc), b"".join(hashes))
         for h, copies in copies_per_hash(hashes).items():
             yield beam.pvalue.TaggedOutput("hashes", (prefix + h, (key, copies, *tags)))
 
@@ -403,8 +403,9 @@ class _Apply(beam.DoFn):
     def process(self, element):
         _, grouped = element
         decisions = list(grouped["decisions"])
-        for doc, packed in grouped["docs"]:
-            hashes = [packed[i:i + HASH_BYTES] for i in range(0, len(packed), HASH_BYTES)]
+        for blob, joined in grouped["docs"]:
+            doc = unpack(blob)
+            hashes = [joined[i:i + HASH_BYTES] for i in range(0, len(joined), HASH_BYTES)]
             out, lines_in, blank, removed = _finish(doc, hashes, decisions)
             self.counters.inc("lines_in", lines_in)
             self.counters.inc("lines_blank", blank)

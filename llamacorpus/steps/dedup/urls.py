@@ -6,6 +6,9 @@ normalise (not http(s)) is its own key as written. The winner is the newest capt
 (``meta["date"]``, ISO 8601 as in ``WARC-Date``), ties broken by the lowest
 ``stable_hash(id)``, then by ``stable_hash(id, text)`` (the same capture read from a WET and a WARC
 file has the same id); every other document of the key is dropped as ``duplicate_url``.
+
+Beam shape: ``(url key, packed document)`` (:func:`llamacorpus.document.pack`, half the bytes of a
+page) into a ``GroupByKey``, then :func:`choose` per key.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 
 from llamacorpus.steps.adapter import GlobalStep, StepOutputs
-from llamacorpus.document import Document, stable_hash
+from llamacorpus.document import Document, pack, stable_hash, unpack
 from llamacorpus.steps import Drop
 from llamacorpus.urls import normalize_url
 
@@ -68,7 +71,7 @@ class UrlDedup(GlobalStep):
 
     def expand(self, docs) -> StepOutputs:
         verdicts = (docs
-                    | "KeyByUrl" >> beam.Map(lambda d: (url_key(d), d))
+                    | "KeyByUrl" >> beam.Map(lambda d: (url_key(d), pack(d)))
                     | "GroupByUrl" >> beam.GroupByKey()
-                    | "Choose" >> beam.FlatMap(lambda kv: choose(kv[1])))
+                    | "Choose" >> beam.FlatMap(lambda kv: choose(map(unpack, kv[1]))))
         return self.decide(verdicts)
