@@ -239,13 +239,14 @@ def element_sizes(root: Path, sources: list[str], sample: int) -> dict:
         if not docs:
             continue
         if source == "commoncrawl":
-            out["commoncrawl/url_dedup"] = per_item(sum(size((urls.url_key(d), pack(d))) for d in docs), len(docs), "documents",
-                                                    "GroupByKey (url key, packed document)")
+            packed = list(map(pack, docs))
+            out["commoncrawl/url_dedup"] = per_item(sum(size((urls.url_key(d), p)) for d, p in zip(docs, packed)),
+                                                    len(docs), "documents", "GroupByKey (url key, packed document)")
             total = n_lines = 0
-            for d in docs:
+            for d, p in zip(docs, packed):
                 hashes = lines.line_hashes(d["text"])
                 key = stable_hash(d["id"])
-                total += size((key, (pack(d), b"".join(hashes))))  # the documents' side of the join
+                total += size((key, (p, b"".join(hashes))))  # the documents' side of the join
                 for h, copies in lines.copies_per_hash(hashes).items():
                     total += size((h, (key, copies))) + size((key, (h, True)))  # hash group + decision back
                 n_lines += sum(1 for h in hashes if h != lines.BLANK)

@@ -5,9 +5,9 @@ keeps the document with the smallest ``stable_hash(id)`` (ties, practically impo
 itself), whatever order the documents arrive in. The others are dropped with reason
 ``duplicate_content`` (configurable) and their meta names the copy kept (``duplicate_of``).
 
-Beam shape, TFDS C4's dedup join: ``(hash, packed doc)`` pairs (:func:`llamacorpus.document.pack`); the winner per hash is a
-``CombinePerKey(min)`` over ``(stable_hash(id), id)`` (small values, combined before the
-shuffle); a ``CoGroupByKey`` joins the winner back onto the group's documents.
+Beam shape, TFDS C4's dedup join: ``(hash, packed doc)`` pairs (:func:`llamacorpus.document.pack`);
+the winner per hash is a ``CombinePerKey(min)`` over ``(stable_hash(id), id)`` (small values,
+combined before the shuffle); a ``CoGroupByKey`` joins the winner back onto the group's documents.
 """
 from __future__ import annotations
 

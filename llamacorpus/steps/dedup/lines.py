@@ -42,8 +42,9 @@ Beam shape (TFDS C4's line dedup): each document emits ``(scope prefix + line ha
 key, copies, ...))`` once per distinct line hash; ``GroupByKey`` on that key decides which documents
 lose which lines (:func:`hash_decisions`); the decisions go back to the documents with
 ``CoGroupByKey`` on the document key, and each document (packed, :func:`llamacorpus.document.pack`:
-half its bytes in that shuffle) carries its lines' hashes so nothing is normalised twice. The document key is ``stable_hash(id)``, a 64-bit integer, so the shuffle carries
-8 bytes where the id string would take ~50. Two ids sharing a key (about one pair in 10^19 / n^2)
+half its bytes in that shuffle) carries its lines' hashes so nothing is normalised twice. The
+document key is ``stable_hash(id)``, a 64-bit integer, so the shuffle carries 8 bytes where the id
+string would take ~50. Two ids sharing a key (about one pair in 10^19 / n^2)
 are handled: a document applies only decisions about hashes it holds; under the ``c4`` rule such a
 pair could keep one extra copy. Under ``files:N`` the groups of files come from a side input (the
 sorted distinct ``cc_segment`` values, one per input file).
