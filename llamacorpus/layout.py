@@ -16,6 +16,7 @@ builds one by hand::
     OUT/stats/categories/<group>.json                   documents per category value
     OUT/stats/progress/<run>/                           live counters of a local run (removed at its end)
     OUT/staging/<source>/                               decompressed copies of inputs read in pieces
+    OUT/staging/tokenizer-sample/                       the tokenizer sample's parts (removed by the mix)
     OUT/shards/                                         Megatron shards, manifest, tokenizer
     OUT/models/ (or models_dir)                         learnt artifacts: lm/, tokenizer/
     OUT/report.html                                     the statistics report
@@ -81,6 +82,12 @@ class Layout:
         """Decompressed copies of a source's compressed inputs that workers read in pieces (a Stack
         Exchange Posts.xml out of its .7z); removed once the source is read, or with its outputs."""
         return _join(self.root, "staging", source)
+
+    @property
+    def tokenizer_sample(self) -> str:
+        """The tokenizer sample's part files, written by every worker and read by the one that
+        trains; removed when the mix stage finishes."""
+        return _join(self.root, "staging", "tokenizer-sample")
 
     def source_outputs(self, source: str) -> tuple[str, ...]:
         """The directories a rebuilt source replaces (a staging copy a failed run left included)."""

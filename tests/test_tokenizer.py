@@ -214,6 +214,16 @@ def test_training_is_deterministic_and_order_free(c4_texts, tmp_path):
     models = [trainer.train_on(order, small_config(), str(tmp_path / str(n)), [])[0]
               for n, order in enumerate((entries, entries[::-1]))]
     assert models[0] == models[1]
+    # the way the mix stage gathers the sample: part files from several workers, read back
+    parts = [trainer.SamplePart(str(tmp_path / "parts" / f"{n}{trainer.SamplePart.SUFFIX}")) for n in range(3)]
+    for i, entry in enumerate(entries[::-1]):
+        parts[i % 2].add(entry)  # the third part stays empty
+    for part in parts:
+        part.close()
+    assert [part.count for part in parts] == [100, 100, 0]
+    back = list(trainer.read_sample_parts(part.path for part in parts))
+    assert sorted(back) == sorted(entries) and all(type(e) is trainer.SampleEntry for e in back)
+    assert trainer.train_on(back, small_config(), str(tmp_path / "parts-model"), [])[0] == models[0]
     info = json.loads((tmp_path / "0" / "training.json").read_text())
     assert info["sample"]["documents"] == 200 and info["sample"]["chars"] == sum(map(len, texts))
 
@@ -299,4 +309,6 @@ def test_train_tokenizer_command_gives_the_pipelines_model(run, tmp_path, capsys
     model = tmp_path / "tokenizer" / "tokenizer.model"
     assert f"--set tokenizer.model={model}" in capsys.readouterr().out
     assert model.read_bytes() == (run.shards / "tokenizer.model").read_bytes()
+    sample_dir = run.output / "staging" / "tokenizer-sample"  # the run's sample parts, removed by the mix
+    assert sample_dir.is_dir() and not list(sample_dir.iterdir())
     assert main(["train-tokenizer", "--output", str(tmp_path / "nothing"), "--recipe", str(run.recipe)]) == 2

@@ -6,8 +6,9 @@ trains the same tokenizer outside Beam.
 Graph (every statistic a combiner, the model a side input of bytes, so it runs on Dataflow)::
 
     documents ─ per-source stats (count, chars, smallest validation hashes) ───────────┐ side input
-        ├─ sample quota (chars by hash bucket, then the boundary bucket) ─ sample ─ GroupByKey(one
-        │  key) ─ train BPE ─> model bytes     (at most tokenizer.sample_chars characters gathered)
+        ├─ sample quota (chars by hash bucket, then the boundary bucket) ─ sample ─ a part file per
+        │  bundle (staging/tokenizer-sample) ─ the parts' paths gathered ─ train BPE ─> model bytes
+        │                                      (at most tokenizer.sample_chars characters sampled)
         └─ encode ([BOS] [tag] text [EOS], chunks of at most mixture.chunk_tokens) + validation
            split ─┬─ tokens per source ─> plan
                   ├─ partial-epoch quota (tokens by hash bucket, then the boundary bucket) ─> cuts
@@ -16,7 +17,8 @@ Graph (every statistic a combiner, the model a side input of bytes, so it runs o
                      shard ─ all entries ─> manifest.json, hf_tokenizer/, stats/mixture.json
 
 No step holds a source: the quotas are combiners over hash buckets, the sample and each shard are
-spilled to local disk and read back sorted (:class:`~llamacorpus.tokenize.spill.SpillSort`).
+spilled to local disk and read back sorted (:class:`~llamacorpus.tokenize.spill.SpillSort`); the
+sample reaches the training worker through files, not a shuffle.
 When no document reaches the mixture (every source empty after cleaning) the plan step fails
 the run with :class:`EmptyMixtureError`, naming it.
 
@@ -26,10 +28,14 @@ Rules of the plan and the quota: :mod:`llamacorpus.tokenize.mixture`, :mod:`llam
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any, NamedTuple, Tuple
 
 import apache_beam as beam
 from apache_beam.pvalue import AsDict, AsList, AsSingleton
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from llamacorpus import fileio
 from llamacorpus.config import ConfigError
@@ -151,14 +157,43 @@ class QuotaCuts(beam.PTransform):
 
 # ---------------------------------------------------------------------------- the tokenizer
 
+class WriteSampleFn(beam.DoFn):
+    """Sample entries -> one :class:`~llamacorpus.tokenize.train.SamplePart` per bundle under
+    ``directory`` (the layout's ``staging/tokenizer-sample``, on the run's filesystem); yields each
+    part's path once the part is closed. Only the paths cross the gather, not the sample's text,
+    which a GroupByKey would hold in the runner and hand to the training worker as one list (four
+    copies of the sample on the local runner)."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self._part = None
+
+    def start_bundle(self):
+        self._part = None
+
+    def process(self, entry):
+        if self._part is None:
+            self._part = trainer.SamplePart(f"{self.directory}/{uuid.uuid4().hex}{trainer.SamplePart.SUFFIX}")
+        self._part.add(entry)
+
+    def finish_bundle(self):
+        if self._part is not None:
+            self._part.close()
+            yield WindowedValue(self._part.path, MIN_TIMESTAMP, [GlobalWindow()])
+            self._part = None
+
+
 class TrainFn(beam.DoFn):
-    """The whole sample (one key) -> the model bytes; also writes ``<models>/tokenizer/``."""
+    """Every sample part (one list of paths) -> the model bytes; also writes ``<models>/tokenizer/``.
+    No part (an empty sample) gives no model."""
 
     def __init__(self, recipe, directory: str):
         self.tokenizer, self.directory = recipe.tokenizer, directory
 
-    def process(self, element, symbols):
-        yield trainer.train_on(element[1], self.tokenizer, self.directory, symbols)[0]
+    def process(self, paths, symbols):
+        if paths:
+            yield trainer.train_on(trainer.read_sample_parts(sorted(paths)), self.tokenizer, self.directory,
+                                   symbols)[0]
 
 
 def tag_symbols(docs, recipe) -> beam.PCollection:
@@ -204,9 +239,10 @@ def tokenizer_model(docs, info, recipe, ctx) -> beam.PCollection:
             | "mix/tokenizer/quota" >> QuotaCuts(sample_targets, quota.AT_MOST, recipe))
     return (docs
             | "mix/tokenizer/sample" >> beam.FlatMap(
-                lambda d, info, cuts: [(0, e)] if (e := trainer.sample_entry(d, info, cuts, tcfg, seed)) else [],
+                lambda d, info, cuts: [e] if (e := trainer.sample_entry(d, info, cuts, tcfg, seed)) else [],
                 info, AsSingleton(cuts))
-            | "mix/tokenizer/gather" >> beam.GroupByKey()
+            | "mix/tokenizer/write" >> beam.ParDo(WriteSampleFn(ctx.layout.tokenizer_sample))
+            | "mix/tokenizer/gather" >> beam.combiners.ToList()
             | "mix/tokenizer/train" >> beam.ParDo(TrainFn(recipe, ctx.layout.tokenizer), AsSingleton(symbols)))
 
 
@@ -352,6 +388,7 @@ def finalize(entries, plan, model, recipe, names: list[str], output: str) -> dic
                                      units_manifest(plan))
     layout = Layout(output)
     shards.write_manifest(layout.shards, manifest, model)
+    fileio.delete(fileio.match_paths(f"{layout.tokenizer_sample}/*"))  # a failed bundle's part too
     result = mixture.add_realised(plan, manifest["source_tokens"], manifest["source_documents"],
                                   recipe.mixture.tolerance_pp)
     result["validation"] = {"planned": plan["validation"], "written": {

@@ -29,16 +29,19 @@ from __future__ import annotations
 
 import argparse
 import collections
+import ctypes
 import dataclasses
 import hashlib
 import io
 import json
 import logging
+import pickle
 import re
 import sys
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import sentencepiece as spm
+import zstandard
 
 from llamacorpus import fileio
 from llamacorpus.config import ConfigError, FilePath, Section, add_recipe_arguments, build, field, load_yaml
@@ -245,6 +248,46 @@ def write_artifact(directory: str, model: bytes, info: dict) -> str:
     return path
 
 
+class SamplePart:
+    """One file of sample entries (pickled, in one zstd stream) on any filesystem :mod:`fileio`
+    reaches: each worker writes its share of the sample to such parts, and the training worker
+    reads them back (:func:`read_sample_parts`), so the sample's text never crosses a shuffle."""
+
+    SUFFIX = ".pkl.zst"
+
+    def __init__(self, path: str):
+        self.path, self.count = path, 0
+        self._stream = zstandard.ZstdCompressor(level=1).stream_writer(fileio.create(path))
+
+    def add(self, entry: SampleEntry) -> None:
+        pickle.dump(tuple(entry), self._stream, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def close(self) -> None:
+        self._stream.close()  # closes the file too
+
+
+def read_sample_parts(paths: Iterable[str]) -> Iterator[SampleEntry]:
+    """The entries of every :class:`SamplePart` in ``paths``, part by part."""
+    for path in paths:
+        with fileio.open_decompressed(path) as f:
+            while True:
+                try:
+                    yield SampleEntry(*pickle.load(f))
+                except EOFError:
+                    break
+
+
+def return_freed_memory() -> None:
+    """Hand back to the OS the heap that SentencePiece's trainer freed. glibc keeps it otherwise,
+    and the worker that trained would hold it through the rest of the mix stage (2 GB at 16x the
+    samples). Does nothing where the C library has no ``malloc_trim``."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def train_on(samples: Iterable[SampleEntry], cfg: TokenizerConfig, directory: str,
              symbols: list[str]) -> tuple[bytes, str]:
     """Train on sample entries in any order (spilled to local disk, read back in key order); write
@@ -259,6 +302,7 @@ def train_on(samples: Iterable[SampleEntry], cfg: TokenizerConfig, directory: st
         if not len(sample):
             raise ValueError("the tokenizer sample is empty: no document to train on")
         model, info = train(lambda: (data.decode("utf-8") for data in sample), cfg, symbols)
+        return_freed_memory()
         info["sample"] = {"documents": len(sample), "chars": sum(c["chars"] for c in by_source.values()),
                           "sample_chars": cfg.sample_chars, "by_source": dict(sorted(by_source.items()))}
     path = write_artifact(directory, model, info)
