@@ -243,15 +243,18 @@ def element_sizes(root: Path, sources: list[str], sample: int) -> dict:
             out["commoncrawl/url_dedup"] = per_item(sum(size((urls.url_key(d), p)) for d, p in zip(docs, packed)),
                                                     len(docs), "documents", "GroupByKey (url key, packed document)")
             total = n_lines = 0
+            scope = lines.Scope()  # the recipe's scope: run, with the report's tags
+            entry = lines.entry_struct(scope, True)
             for d, p in zip(docs, packed):
                 hashes = lines.line_hashes(d["text"])
                 key = stable_hash(d["id"])
+                prefix, tags = lines.scope_key(scope, lines.segment_of(d))
                 total += size((key, (p, b"".join(hashes))))  # the documents' side of the join
-                for h, copies in lines.copies_per_hash(hashes).items():
-                    total += size((h, (key, copies))) + size((key, (h, True)))  # hash group + decision back
+                for h, copies in lines.copies_per_hash(hashes).items():  # hash group + decision back
+                    total += size((prefix + h, entry.pack(key, copies, *tags))) + size((key, lines.pack_decision(h, True)))
                 n_lines += sum(1 for h in hashes if h != lines.BLANK)
             out["commoncrawl/line_dedup"] = per_item(total, n_lines, "lines",
-                                                     "GroupByKey (hash, (doc key, copies)) + CoGroupByKey packed documents and decisions")
+                                                     "GroupByKey (hash, packed entry) + CoGroupByKey packed documents and decisions")
             cfg = recipe.sources["commoncrawl"].classifier
             out["commoncrawl/wiki_classifier"] = per_item(
                 sum(size(kv) for d in docs for kv in wiki_classifier.url_keys(d))

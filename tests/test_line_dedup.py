@@ -9,8 +9,9 @@ import pytest
 
 from helpers import FIXTURES, assert_accounting, run_source, test_pipeline
 from llamacorpus.document import make_document, stable_hash
-from llamacorpus.steps.dedup.lines import (BLANK, EMPTIED, LineDedup, dedup_documents, dump_of, file_groups,
-                                           hash_decisions, line_hash, line_hashes, parse_scope)
+from llamacorpus.steps.dedup.lines import (BLANK, EMPTIED, LineDedup, dedup_documents, dump_of, entry_struct,
+                                           file_groups, hash_decisions, line_hash, line_hashes, pack_decision,
+                                           parse_scope, scope_key, unpack_decision)
 from llamacorpus.steps.normalize import normalize_for_dedup, normalized_lines
 from llamacorpus.sources.commoncrawl import SOURCE, CommonCrawlConfig
 from llamacorpus.steps import Drop
@@ -69,6 +70,21 @@ def test_ccnet_rule_removes_every_copy_including_repeats_in_one_document():
     assert sorted(hash_decisions([(3, 1), (1, 1), (2, 1)], "ccnet")) == [(1, False), (2, False), (3, False)]
     assert list(hash_decisions([(5, 2)], "ccnet")) == [(5, False)]  # repeated inside one document
     assert list(hash_decisions([(5, 1)], "ccnet")) == []
+
+
+@pytest.mark.parametrize("scope", ["run", "dump", "files:2"])
+@pytest.mark.parametrize("measure", [True, False])
+def test_packed_entries_and_decisions_round_trip(scope, measure):
+    """What the shuffle carries: a hash group's entries (a 64-bit document key, copies and the
+    report's tags) and the decisions back, packed to bytes and read back unchanged."""
+    parsed = parse_scope(scope)
+    segment = "crawl-data/CC-MAIN-2019-30/segments/1563195523840.34/wet/CC-MAIN-20190715175205-20190715200204-00000.warc.wet.gz"
+    _, tags = scope_key(parsed, segment, {segment: 1})
+    entry = (stable_hash("commoncrawl/x"), 70_000, *(tags if measure else ()))
+    packed = entry_struct(parsed, measure).pack(*entry)
+    assert entry_struct(parsed, measure).unpack(packed) == entry and len(packed) <= 24
+    h = line_hash("follow the verge online:")
+    assert [unpack_decision(pack_decision(h, k)) for k in (True, False)] == [(h, True), (h, False)]
 
 
 def test_c4_rule_keeps_the_first_copy_in_the_lowest_id_hash():
