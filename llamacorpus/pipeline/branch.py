@@ -99,7 +99,7 @@ def write_source(p, name: str, docs: beam.PCollection, branch: Branch, output: s
     done.append([lengths, *branch.measures] | f"{name}/measures/flatten" >> beam.Flatten()
                 | f"{name}/measures/write" >> WriteDistributions(output, name))
     if branch.rejected:
-        done.append(branch.rejected | f"{name}/rejected/flatten" >> beam.Flatten()
+        done.append(pio.presampled(branch.rejected, pio.REJECTED_PER_REASON, f"{name}/rejected/presample")
                     | f"{name}/rejected/write" >> pio.WriteRejected(output))
     if branch.categories:
         done.append(branch.categories | f"{name}/categories/flatten" >> beam.Flatten()

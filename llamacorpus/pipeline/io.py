@@ -74,6 +74,18 @@ def redpajama_line(doc: dict) -> str:
     return to_json({"text": doc["text"], "meta": {**doc["meta"], "id": doc["id"], "source": doc["source"]}})
 
 
+def presampled(keyed: list, per_key: int, label: str) -> beam.PCollection:
+    """Several ``(key, (hash, record))`` PCollections (every step's drops) -> one holding, per
+    input, only the ``per_key`` records of lowest hash per key: what :class:`WriteSamples` keeps
+    of their union is the same (the lowest of the union are among the lowest of each input). Each
+    input is sampled in the stage that makes it, so the local runner never holds every record: a
+    Flatten there is a buffer of all its inputs and a pass of its own."""
+    top = beam.combiners.Top.PerKey
+    return ([pc | f"{label}/{i}" >> top(per_key, key=lambda v: -v[0]) for i, pc in enumerate(keyed)]
+            | f"{label}/flatten" >> beam.Flatten()
+            | f"{label}/unpack" >> beam.FlatMap(lambda kv: [(kv[0], v) for v in kv[1]]))
+
+
 class WriteSamples(beam.PTransform):
     """``(key, (hash, record))`` -> the ``per_key`` records of lowest hash per key, as JSON lines at
     ``path_of(key)`` (a deterministic sample: the same documents on every run and runner)."""
@@ -239,7 +251,11 @@ class MarkFinished(beam.PTransform):
 
     def expand(self, pbegin):
         count = beam.combiners.Count.Globally
-        records = self.read_outputs | "Read/Flatten" >> beam.Flatten() | "Read/Count" >> count()
+        # each output counted where it is made, then the counts summed: a Flatten of the outputs
+        # themselves would be materialised whole by the local runner (its Flatten is always a
+        # buffer and a pass of its own: 7.5 s and every page read held, on one WARC's worth)
+        records = ([out | f"Read/Count/{i}" >> count() for i, out in enumerate(self.read_outputs)]
+                   | "Read/Counts" >> beam.Flatten() | "Read/Count" >> beam.CombineGlobally(sum))
         errors = self.dead_letters | "Errors/Count" >> count()
         first = self.dead_letters | "Errors/First" >> beam.combiners.Top.Of(
             FIRST_ERRORS, key=error_order, reverse=True)
