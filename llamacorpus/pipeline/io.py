@@ -74,6 +74,11 @@ def redpajama_line(doc: dict) -> str:
     return to_json({"text": doc["text"], "meta": {**doc["meta"], "id": doc["id"], "source": doc["source"]}})
 
 
+def lowest_hash_first(value: tuple) -> int:
+    """The order of a sample: ``Top`` keeps the largest, so the lowest hashes win."""
+    return -value[0]
+
+
 def presampled(keyed: list, per_key: int, label: str) -> beam.PCollection:
     """Several ``(key, (hash, record))`` PCollections (every step's drops) -> one holding, per
     input, only the ``per_key`` records of lowest hash per key: what :class:`WriteSamples` keeps
@@ -81,7 +86,7 @@ def presampled(keyed: list, per_key: int, label: str) -> beam.PCollection:
     input is sampled in the stage that makes it, so the local runner never holds every record: a
     Flatten there is a buffer of all its inputs and a pass of its own."""
     top = beam.combiners.Top.PerKey
-    return ([pc | f"{label}/{i}" >> top(per_key, key=lambda v: -v[0]) for i, pc in enumerate(keyed)]
+    return ([pc | f"{label}/{i}" >> top(per_key, key=lowest_hash_first) for i, pc in enumerate(keyed)]
             | f"{label}/flatten" >> beam.Flatten()
             | f"{label}/unpack" >> beam.FlatMap(lambda kv: [(kv[0], v) for v in kv[1]]))
 
@@ -96,7 +101,7 @@ class WriteSamples(beam.PTransform):
 
     def expand(self, keyed):
         return (keyed
-                | "Sample" >> beam.combiners.Top.PerKey(self.per_key, key=lambda v: -v[0])
+                | "Sample" >> beam.combiners.Top.PerKey(self.per_key, key=lowest_hash_first)
                 | "Write" >> beam.Map(self._write))
 
     def _write(self, element):
