@@ -7,8 +7,9 @@ units, quota items, copies), so the figures are those of the graph:
 
 * tokenizer sample quota: ``(source, (order, id, chars))`` per document into the histogram
   combiner (before combiner lifting: an upper bound), then the boundary bucket's items;
-* tokenizer sample: ``(0, SampleEntry)`` per sampled document into the one-key GroupByKey
-  (bounded by ``tokenizer.sample_chars``);
+* tokenizer sample: no shuffle since the sample goes through part files (``mix.WriteSampleFn``):
+  the bytes of those files (``trainer.SamplePart``: pickles in one zstd stream), written by the
+  workers and read back by the training worker (bounded by ``tokenizer.sample_chars``);
 * partial-epoch quota: ``(source, (order, tiebreak, tokens))`` per training unit, likewise;
 * shard shuffle: ``((split, shard), Copy)`` per emitted copy into the shard GroupByKey.
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,8 +56,13 @@ def main() -> None:
     items = [i for d in docs if (i := trainer.sample_item(d, info, tcfg, scfg.shuffle_seed))]
     shuffled["tokenizer sample quota: histogram input (upper bound)"] = sum(size((g, (o, w))) for g, (o, _, w) in items)
     cuts = quota.local_cuts(lambda: items, lambda t: mix.sample_targets(t, recipe), quota.AT_MOST)
-    entries = [(0, e) for d in docs if (e := trainer.sample_entry(d, info, cuts, tcfg, scfg.shuffle_seed))]
-    shuffled["tokenizer sample: GroupByKey(one key)"] = sum(map(size, entries))
+    entries = [e for d in docs if (e := trainer.sample_entry(d, info, cuts, tcfg, scfg.shuffle_seed))]
+    with tempfile.TemporaryDirectory() as tmp:
+        part = trainer.SamplePart(f"{tmp}/sample{trainer.SamplePart.SUFFIX}")
+        for e in entries:
+            part.add(e)
+        part.close()
+        shuffled["tokenizer sample: part files (staged)"] = os.path.getsize(part.path)
 
     model = Path(args.output, "shards", "tokenizer.model").read_bytes()
     enc = Encoder(model, scfg.add_bos, scfg.add_eos, scfg.domain_tags)

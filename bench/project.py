@@ -46,7 +46,9 @@ REAL = {
 
 
 SAMPLE_CHARS = 500_000_000  # llama1.yaml tokenizer.sample_chars
-SAMPLE_BYTES = SAMPLE_CHARS * 1.1  # UTF-8 of mostly Latin text plus the entries' framing (assumed 10%)
+#: UTF-8 of mostly Latin text plus the entries' framing (assumed 10%): an upper bound, as the
+#: sample's part files are zstd-compressed (bench_mix_shuffle.py measures their bytes per document)
+SAMPLE_BYTES = SAMPLE_CHARS * 1.1
 
 
 def source_points(runs: list[dict], source: str) -> tuple[dict, dict | None, dict]:

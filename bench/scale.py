@@ -74,7 +74,7 @@ GLOBAL_STEPS = {
 #: workers share them as they share a real one.
 SPLIT_BYTES = 4 << 20
 MIX_SHUFFLE = {  # bench/bench_mix_shuffle.py line -> our name
-    "tokenizer sample: GroupByKey(one key)": "tokenizer_sample",
+    "tokenizer sample: part files (staged)": "tokenizer_sample",
     "shard shuffle: GroupByKey((split, shard))": "shard_shuffle",
 }
 
