@@ -33,7 +33,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from llamacorpus import fileio
-from llamacorpus.document import Document, stable_hash
+from llamacorpus.document import Document, pack, stable_hash, unpack
 from llamacorpus.steps import BadInput, Drop, Note, Step, StepResult, apply_batch, error_kind, progress
 from llamacorpus.text import has_surrogates, surrogate_field
 
@@ -368,8 +368,9 @@ class ReadFiles(beam.PTransform):
     ``reader`` is a source's :class:`~llamacorpus.sources.base.InputReader` (``size``, ``splits``,
     ``whole``, ``count_lines``, ``read``; see sources/base.py for the contract): files, then
     Reshuffle, then their pieces, then the pieces' first line numbers where they depend on the
-    pieces before them (counted in parallel, grouped per file), then Reshuffle, then read. Every
-    input is one piece unless its source splits it.
+    pieces before them (counted in parallel, grouped per file), then Reshuffle, then read, then
+    (``rebalance``) Reshuffle the documents, packed. Every input is one piece unless its source
+    splits it.
 
     Counters go under ``<source>/read/``: ``files``, ``files_done``, ``splits`` (pieces),
     ``splits_done``, ``input_bytes`` (stored bytes of the inputs), ``input_bytes_done``, the gauge
@@ -401,7 +402,10 @@ class ReadFiles(beam.PTransform):
         errors = (planned[ERRORS], out[ERRORS]) | "Errors" >> beam.Flatten()
         docs = out.documents
         if self.rebalance:  # one file's records would otherwise stay fused on one worker
-            docs = docs | "Rebalance" >> beam.Reshuffle()
+            # packed across the shuffle, as the global steps do: half the bytes, and the local
+            # runner, which holds the whole reshuffle, keeps one bytes object per document
+            docs = (docs | "Pack" >> beam.Map(pack) | "Rebalance" >> beam.Reshuffle()
+                    | "Unpack" >> beam.Map(unpack))
         return StepOutputs(docs, out[REJECTED], errors, out[MEASURES])
 
 
