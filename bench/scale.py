@@ -23,7 +23,8 @@ Wikipedia-reference classifier), and no mix stage.
 
 Measured per run: wall seconds; CPU seconds of the whole process tree (``wait4``'s rusage of the
 reaped tree, or the polled ``/proc`` readings where those are larger); peak RSS of the whole
-tree (``/proc`` polled every 0.2 s, summed over every descendant). Per stage (from the run's
+tree (``/proc`` polled every 0.2 s, summed over every descendant); the CPU seconds the hypervisor
+stole from the machine during the run (``/proc/stat``'s steal, all cores). Per stage (from the run's
 ``stats/run.json``): documents in and out and busy seconds, the adapter's ``micros`` counter
 summed over workers; global steps (dedups, classifier, cut-offs) have no such counter, their
 cost is inside the source's CPU seconds.
@@ -118,7 +119,10 @@ class TreeMonitor(threading.Thread):
 
 
 def measured_run(cmd: list[str], log_path: Path, env: dict) -> dict:
-    """Run ``cmd``; wall s, CPU s and peak RSS of its whole tree, exit status."""
+    """Run ``cmd``; wall s, CPU s and peak RSS of its whole tree, exit status, and the CPU seconds
+    the hypervisor stole from this machine meanwhile (all cores: a shared machine's slow run shows
+    there, not in the run's own figures)."""
+    steal = read_steal()
     started = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
@@ -132,7 +136,15 @@ def measured_run(cmd: list[str], log_path: Path, env: dict) -> dict:
     reaped = usage.ru_utime + usage.ru_stime
     return {"wall_s": round(wall, 2), "cpu_s": round(max(reaped, sm.tree_cpu(monitor.cpu_seen)), 2),
             "cpu_s_reaped": round(reaped, 2), "peak_rss_mb": round(monitor.peak_rss / sm.MB, 1),
-            "rc": proc.returncode, "log": str(log_path)}
+            "rc": proc.returncode, "log": str(log_path), "steal_s": round((read_steal() - steal) / TICKS, 2)}
+
+
+def read_steal() -> int:
+    try:
+        with open("/proc/stat") as f:
+            return sm.steal_ticks(f.read())
+    except OSError:
+        return 0
 
 
 # ---------------------------------------------------------------------------- corpora and runs
@@ -196,7 +208,8 @@ def run_factor(output: Path, root: Path, factor: int, workers: int, sources: lis
                                      "pipeline_s": run.get("run", {}).get("seconds"),
                                      "stages": sm.stage_rows(s)}
         log(f"  x{factor} w{workers} {source}: {s.get('documents_in', 0):,} docs in, "
-            f"{m['wall_s']:.0f} s wall, {m['cpu_s']:.0f} CPU-s, {m['peak_rss_mb']:.0f} MB, rc {m['rc']}")
+            f"{m['wall_s']:.0f} s wall, {m['cpu_s']:.0f} CPU-s, {m['peak_rss_mb']:.0f} MB, "
+            f"{m['steal_s']:.1f} s stolen, rc {m['rc']}")
     if mix:
         m = measured_run(beam_command(root, out, workers, None, "mix"), out / "mix.log", env)
         result["load_avg"].append(os.getloadavg()[0])
@@ -204,7 +217,7 @@ def run_factor(output: Path, root: Path, factor: int, workers: int, sources: lis
         docs_in = sum(s["documents_out"] for s in result["sources"].values())
         result["mix"] = {**m, "documents_in": docs_in, "mixture": mixture_summary(run.get("mixture", {}))}
         log(f"  x{factor} w{workers} mix: {docs_in:,} docs in, {m['wall_s']:.0f} s wall, "
-            f"{m['cpu_s']:.0f} CPU-s, {m['peak_rss_mb']:.0f} MB, rc {m['rc']}")
+            f"{m['cpu_s']:.0f} CPU-s, {m['peak_rss_mb']:.0f} MB, {m['steal_s']:.1f} s stolen, rc {m['rc']}")
     return result
 
 
@@ -409,6 +422,11 @@ def format_report(runs: list[dict], summary: dict) -> str:
         if m and m["mixture"].get("tokens"):
             text.append(f"mix x{r['factor']} w{r['workers']}: {m['mixture']['tokens']:,} tokens written, "
                         f"{m['mixture']['tokens'] / m['cpu_s']:,.0f} tokens per CPU-second of the whole mix run")
+    stolen = [(f"x{r['factor']} w{r['workers']} {name}", s.get("steal_s", 0.0), s["wall_s"]) for r in runs
+              for name, s in [*r["sources"].items(), *([("mix", r["mix"])] if "mix" in r else [])]]
+    total = sum(x for _, x, _ in stolen)
+    text.append(f"CPU stolen by the hypervisor during the runs (/proc/stat steal, all cores): {total:.1f} s in all"
+                + "".join(f"; {tag} {x:.1f} s of {w:.0f} s" for tag, x, w in sorted(stolen, key=lambda t: -t[1])[:5] if x >= 0.5))
     lin, last = summary["linearity"], summary["linearity_last"]
     if lin:
         w, small, large, second = summary["linearity_runs"]

@@ -24,6 +24,17 @@ def parse_stat(text: str) -> tuple[int, int, float]:
     return pid, int(rest[1]), float(rest[11]) + float(rest[12])
 
 
+def steal_ticks(proc_stat: str) -> int:
+    """Ticks of every CPU stolen by the hypervisor (``steal``, the 8th number of ``/proc/stat``'s
+    ``cpu`` line; 0 where the kernel has no such field): time this guest wanted to run and was not
+    let, which slows a run without being its own cost."""
+    for line in proc_stat.splitlines():
+        if line.startswith("cpu "):
+            values = line.split()[1:]
+            return int(values[7]) if len(values) > 7 else 0
+    return 0
+
+
 def descendants(parents: Mapping[int, int], root: int) -> set[int]:
     """``root`` and every process below it, from a pid -> ppid map."""
     children: dict[int, list[int]] = {}

@@ -21,6 +21,13 @@ def test_parse_stat_reads_ppid_and_cpu_past_a_command_with_spaces_and_parenthese
     assert sm.parse_stat(line) == (1234, 41, 300.0)
 
 
+def test_steal_ticks_reads_the_all_cpu_line_only():
+    stat = ("cpu  1825243 924 417348 11986653 7749 0 5681 26729 0 0\n"
+            "cpu0 912000 400 200000 5990000 3000 0 2800 13000 0 0\nintr 1 2 3\n")
+    assert sm.steal_ticks(stat) == 26729
+    assert sm.steal_ticks("cpu  1 2 3 4\n") == 0  # a kernel without the field
+
+
 def test_tree_rss_sums_the_root_and_every_descendant_only():
     parents = {1: 0, 10: 1, 11: 10, 12: 10, 13: 11, 20: 1, 21: 20}
     rss = {10: 100, 11: 20, 12: 30, 13: 5, 20: 1000, 21: 7}
