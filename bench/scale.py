@@ -387,12 +387,17 @@ def linearities(a: dict, b: dict) -> dict:
     return out
 
 
+def measurements(run: dict) -> list[tuple[str, dict]]:
+    """``(name, measured_run figures)`` of every Beam run of ``run``: each source's, then the mix stage's."""
+    return [*run["sources"].items(), *([("mix", run["mix"])] if "mix" in run else [])]
+
+
 def total_wall(run: dict) -> float:
-    return sum(s["wall_s"] for s in run["sources"].values()) + run.get("mix", {}).get("wall_s", 0.0)
+    return sum(m["wall_s"] for _, m in measurements(run))
 
 
 def total_cpu(run: dict) -> float:
-    return sum(s["cpu_s"] for s in run["sources"].values()) + run.get("mix", {}).get("cpu_s", 0.0)
+    return sum(m["cpu_s"] for _, m in measurements(run))
 
 
 def format_report(runs: list[dict], summary: dict) -> str:
@@ -411,7 +416,7 @@ def format_report(runs: list[dict], summary: dict) -> str:
             rows.append([tag, "mix", "(stage)", f(m["documents_in"]), f(m["mixture"].get("documents")), f(m["wall_s"], ".1f"),
                          f(m["cpu_s"], ".1f"), f(sm.rate(m["documents_in"], m["cpu_s"]), ",.1f"), f(m["peak_rss_mb"], ",.0f")])
         rows.append([tag, "TOTAL", "", "", "", f(total_wall(r), ".1f"), f(total_cpu(r), ".1f"), "",
-                     f(max([s["peak_rss_mb"] for s in r["sources"].values()] + [r.get("mix", {}).get("peak_rss_mb", 0)]), ",.0f")])
+                     f(max(m["peak_rss_mb"] for _, m in measurements(r)), ",.0f")])
     text = [sm.table(["run", "source", "stage", "docs in", "docs out", "wall s", "CPU s", "docs/s/core", "peak RSS MB"],
                      rows, "<<<>>>>>>"),
             "(source) rows: the source's own Beam run, CPU s of the whole process tree, docs/s per CPU-second of it; "
@@ -422,11 +427,11 @@ def format_report(runs: list[dict], summary: dict) -> str:
         if m and m["mixture"].get("tokens"):
             text.append(f"mix x{r['factor']} w{r['workers']}: {m['mixture']['tokens']:,} tokens written, "
                         f"{m['mixture']['tokens'] / m['cpu_s']:,.0f} tokens per CPU-second of the whole mix run")
-    stolen = [(f"x{r['factor']} w{r['workers']} {name}", s.get("steal_s", 0.0), s["wall_s"]) for r in runs
-              for name, s in [*r["sources"].items(), *([("mix", r["mix"])] if "mix" in r else [])]]
-    total = sum(x for _, x, _ in stolen)
-    text.append(f"CPU stolen by the hypervisor during the runs (/proc/stat steal, all cores): {total:.1f} s in all"
-                + "".join(f"; {tag} {x:.1f} s of {w:.0f} s" for tag, x, w in sorted(stolen, key=lambda t: -t[1])[:5] if x >= 0.5))
+    stolen = sorted(((m.get("steal_s", 0.0), f"x{r['factor']} w{r['workers']} {name}", m["wall_s"])
+                     for r in runs for name, m in measurements(r)), key=lambda t: -t[0])
+    worst = "".join(f"; {tag} {x:.1f} s of {w:.0f} s" for x, tag, w in stolen[:5] if x >= 0.5)
+    text.append(f"CPU stolen by the hypervisor during the runs (/proc/stat steal, all cores): "
+                f"{sum(x for x, _, _ in stolen):.1f} s in all{worst}")
     lin, last = summary["linearity"], summary["linearity_last"]
     if lin:
         w, small, large, second = summary["linearity_runs"]
@@ -532,7 +537,7 @@ def main(argv=None) -> int:
           f"1-min load after each run: {result['load_avg_median']:.2f} (other processes share these cores)")
     print(f"total {result['seconds']:.0f} s; JSON: {path}")
     print(f"rerun: {result['command']}")
-    return 0 if all(s["rc"] == 0 for r in runs for s in [*r["sources"].values(), *([r["mix"]] if "mix" in r else [])]) else 1
+    return 0 if all(m["rc"] == 0 for r in runs for _, m in measurements(r)) else 1
 
 
 if __name__ == "__main__":
