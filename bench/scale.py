@@ -454,7 +454,8 @@ def format_report(runs: list[dict], summary: dict) -> str:
                              [[f"x{a} w{b}", f(c, ",.1f"), f(d, ",.1f")] for a, b, c, d in cc]))
     if summary["shuffle"]:
         text.append("\nShuffle per global step (ESTIMATED: counted items x encoded key+value bytes; the local runner "
-                    "does not report shuffle bytes). Memory on the local runner: MB per million items held in memory.")
+                    "does not report shuffle bytes). Memory on the local runner: MB per million items held in memory; "
+                    "mix/tokenizer_sample is the bytes of its part files, on disk, not shuffled.")
         keys = [k for r in runs for k in [f"x{r['factor']}-w{r['workers']}"]]
         rows = [[k, s["unit"], f(s["bytes_per_item"], ",.1f"), f(s["mb_per_million"], ",.0f")]
                 + [f(s["bytes"].get(t, 0) / sm.MB, ",.1f") for t in keys[:4]] + [s["what"]]
