@@ -275,6 +275,34 @@ def test_an_index_that_does_not_fit_the_dump_is_refused(tmp_path):
         WIKI.splits(WikipediaConfig(split_bytes=60_000), str(path), path.stat().st_size, "")
 
 
+def test_the_classifier_reads_reference_urls_from_the_pieces_of_a_multistream_dump(tmp_path):
+    """The Common Crawl classifier's reference reader splits a multistream dump as the Wikipedia
+    source does: the pieces' articles, in order, are the whole dump's, and the Beam transform
+    that fans the pieces out gives the same cited URLs as the serial read."""
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from helpers import test_pipeline
+    from llamacorpus.pipeline.stats import query_counters
+    from llamacorpus.sources.base import whole_file
+    from llamacorpus.sources.wikipedia.references import ReferenceReader
+    from llamacorpus.steps.filters.wiki_classifier import ReferenceUrls
+
+    path = make_multistream(ENWIKI, tmp_path, per_stream=7)
+    reader = ReferenceReader(languages=("en",), split_bytes=60_000)
+    pieces = reader.splits(str(path))
+    assert len(pieces) >= 10 and all(p.info is not None for p in pieces)
+    serial = list(reader.articles(whole_file(str(path), None)))
+    assert [a for piece in pieces for a in reader.articles(piece)] == serial and len(serial) == 106
+    expected = {url for text in serial for url in reader.urls(text)}
+    assert len(expected) > 100
+    assert ReferenceReader(languages=("sv",), split_bytes=60_000).splits(str(path))[0].whole  # refused: whole
+    p = test_pipeline()
+    assert_that(p | ReferenceUrls([str(path)], reader), equal_to(sorted(expected)))
+    result = p.run()
+    result.wait_until_finish()
+    assert query_counters(result)["wikipedia/reference_urls/pages"] == 106
+
+
 # ---------------------------------------------------------------------------- the Beam adapter
 
 def test_the_adapter_fans_pieces_out_and_counts_them(tmp_path):

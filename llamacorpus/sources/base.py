@@ -49,7 +49,8 @@ class SourceConfig(Section):
     min_chars: int = 0
     #: largest piece of one input that one worker reads (bytes); bigger inputs are split where the
     #: format allows (uncompressed JSONL and Posts.xml by byte range, Parquet by row group, a
-    #: multistream Wikipedia dump by its index); 0 never splits
+    #: multistream Wikipedia dump by its index: the Common Crawl classifier's reference dumps too,
+    #: in pieces of Common Crawl's split_bytes); 0 never splits
     split_bytes: int = SPLIT_BYTES
     #: a line-oriented record (a JSONL line, a Posts.xml row) longer than this is skipped without
     #: being held in memory, and counted as error:oversize_record

@@ -566,7 +566,7 @@ class CommonCrawl(Source):
             steps.append(LineDedup(self.name, cfg.line_dedup, scope=cfg.line_dedup_scope,
                                    stats_path=ctx.layout.line_dedup))
         steps.append(LanguageId(cfg.languages, cfg.language_threshold, cfg.lid_model))
-        references = ReferenceReader(tuple(cfg.classifier.wikipedia_languages))
+        references = ReferenceReader(tuple(cfg.classifier.wikipedia_languages), split_bytes=cfg.split_bytes)
         pages = self.reader(CommonCrawlConfig(min_chars=0))  # fetched reference pages: any length
         return steps + perplexity_steps(cfg.perplexity, ctx) + classifier_steps(cfg.classifier, ctx, references, pages)
 

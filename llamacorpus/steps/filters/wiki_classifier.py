@@ -7,8 +7,9 @@ Trained inside the run (:class:`WikiClassifier`, a global step), then applied to
 1. Reference URLs: :class:`ReferenceUrls` runs a reference reader (the Wikipedia source's
    :class:`~llamacorpus.sources.wikipedia.references.ReferenceReader`, handed in by the Common
    Crawl source) over the dumps (``wikipedia_inputs``; the recipe fills an empty list with
-   ``sources.wikipedia.inputs``) and emits the normalised URLs cited in ``<ref>`` tags and ``url=``
-   of the articles in ``wikipedia_languages``.
+   ``sources.wikipedia.inputs``), a multistream dump in pieces read by many workers, and emits
+   the normalised URLs cited in ``<ref>`` tags and ``url=`` of the articles in
+   ``wikipedia_languages``.
 2. Positives: the Common Crawl pages whose normalised URL is cited (``label_by: url``, what
    RedPajama did with the pages it fetched), or whose host is a cited host (``label_by: domain``:
    exact matches are rare in a small crawl), joined with CoGroupByKey on (key, page id) pairs;
@@ -395,10 +396,10 @@ class _ReferenceFn(beam.DoFn):
 
 
 class _Articles(_ReferenceFn):
-    """A dump -> the wikitext of its articles (the reference reader's first part)."""
+    """A piece of a dump -> the wikitext of its articles (the reference reader's first part)."""
 
-    def process(self, path: str):
-        for item in self.reader.articles(path):
+    def process(self, split):
+        for item in self.reader.articles(split):
             if isinstance(item, str):
                 self.counters.inc("pages")
                 yield item
@@ -421,7 +422,7 @@ class _CitedUrls(_ReferenceFn):
 
 class ReferenceUrls(beam.PTransform):
     """``pipeline root -> PCollection[str]``: distinct normalised URLs cited by the dumps at
-    ``paths``, read with ``reader`` (``articles(path)`` and ``urls(wikitext)``, see
+    ``paths``, read with ``reader`` (``splits(path)``, ``articles(split)`` and ``urls(wikitext)``, see
     :class:`~llamacorpus.sources.wikipedia.references.ReferenceReader`). Counters under
     ``<reader.source>/<reader.step>/``: pages, urls (before Distinct), skipped_files, error:<kind>."""
 
@@ -433,6 +434,8 @@ class ReferenceUrls(beam.PTransform):
         return (pbegin
                 | "Dumps" >> beam.Create(self.paths)
                 | "FanOut" >> beam.Reshuffle()
+                | "Pieces" >> beam.FlatMap(self.reader.splits)  # a multistream dump in runs of its streams
+                | "FanOutPieces" >> beam.Reshuffle()
                 | "Articles" >> beam.ParDo(_Articles(self.reader))
                 | "Spread" >> beam.Reshuffle()  # parsing is the cost: spread one dump's pages over workers
                 | "Urls" >> beam.ParDo(_CitedUrls(self.reader))
