@@ -100,21 +100,30 @@ def read_tree() -> tuple[dict[int, int], dict[int, int], dict[int, float]]:
 
 
 class TreeMonitor(threading.Thread):
-    """Polls a process tree: its peak summed RSS, and each process's last CPU reading."""
+    """Polls a process tree: its peak summed RSS, each process's last CPU reading, the root
+    process's own CPU (the Beam runner, which also feeds the workers on the local runner), and the
+    wall seconds spent with under 0.5, 0.5 to 1.5, and 1.5 or more cores busy."""
 
     def __init__(self, root: int, interval: float = 0.2):
         super().__init__(daemon=True)
         self.root, self.interval = root, interval
         self.peak_rss, self.cpu_seen = 0, {}
+        self.busy_s = [0.0] * (len(sm.BUSY_EDGES) + 1)
         self.done = threading.Event()
 
     def run(self):
+        last, last_t = {}, None
         while not self.done.is_set():
             parents, rss, cpu = read_tree()
+            now = time.perf_counter()
             tree = sm.descendants(parents, self.root)
             self.peak_rss = max(self.peak_rss, sum(rss.get(p, 0) for p in tree))
-            for pid in tree:
-                self.cpu_seen[pid] = max(self.cpu_seen.get(pid, 0.0), cpu.get(pid, 0.0))
+            reading = {pid: cpu.get(pid, 0.0) for pid in tree}
+            for pid, c in reading.items():
+                self.cpu_seen[pid] = max(self.cpu_seen.get(pid, 0.0), c)
+            if last_t is not None:
+                self.busy_s[sm.busy_bin(sm.cpu_used(last, reading), now - last_t)] += now - last_t
+            last, last_t = reading, now
             self.done.wait(self.interval)
 
 
@@ -136,7 +145,9 @@ def measured_run(cmd: list[str], log_path: Path, env: dict) -> dict:
     reaped = usage.ru_utime + usage.ru_stime
     return {"wall_s": round(wall, 2), "cpu_s": round(max(reaped, sm.tree_cpu(monitor.cpu_seen)), 2),
             "cpu_s_reaped": round(reaped, 2), "peak_rss_mb": round(monitor.peak_rss / sm.MB, 1),
-            "rc": proc.returncode, "log": str(log_path), "steal_s": round((read_steal() - steal) / TICKS, 2)}
+            "rc": proc.returncode, "log": str(log_path), "steal_s": round((read_steal() - steal) / TICKS, 2),
+            "runner_cpu_s": round(monitor.cpu_seen.get(proc.pid, 0.0), 2),
+            "busy_wall_s": [round(x, 2) for x in monitor.busy_s]}
 
 
 def read_steal() -> int:
@@ -400,6 +411,27 @@ def total_cpu(run: dict) -> float:
     return sum(m["cpu_s"] for _, m in measurements(run))
 
 
+def cores_busy_report(runs: list[dict]) -> list[str]:
+    """Where the workers wait: at the largest factor, each Beam run's wall seconds by cores busy
+    and the runner process's own CPU, one worker count beside the other."""
+    top = [r for r in runs if r["factor"] == max(x["factor"] for x in runs) and
+           all("busy_wall_s" in m for _, m in measurements(r))]
+    if not top:
+        return []
+    f, rows = sm.fmt, []
+    for r in top:
+        for name, m in [*measurements(r), ("TOTAL", None)]:
+            ms = [m] if m else [x for _, x in measurements(r)]
+            busy = [sum(x["busy_wall_s"][i] for x in ms) for i in range(len(sm.BUSY_EDGES) + 1)]
+            wall, runner = sum(x["wall_s"] for x in ms), sum(x["runner_cpu_s"] for x in ms)
+            rows.append([f"x{r['factor']} w{r['workers']}", name, f(wall, ".1f"), *[f(b, ".1f") for b in busy],
+                         f(runner, ".1f"), f(sum(x["cpu_s"] for x in ms) / wall if wall else None, ".2f")])
+    return ["\nCores busy (/proc polled every 0.2 s): wall s of each run with < 0.5, 0.5-1.5 and >= 1.5 cores busy; "
+            "runner CPU s = the main process's (on the local runner it also moves every element between stages)",
+            sm.table(["run", "source", "wall s", "<0.5", "0.5-1.5", ">=1.5", "runner CPU s", "cores"], rows,
+                     "<<>>>>>>")]
+
+
 def format_report(runs: list[dict], summary: dict) -> str:
     f = sm.fmt
     rows = []
@@ -432,6 +464,7 @@ def format_report(runs: list[dict], summary: dict) -> str:
     worst = "".join(f"; {tag} {x:.1f} s of {w:.0f} s" for x, tag, w in stolen[:5] if x >= 0.5)
     text.append(f"CPU stolen by the hypervisor during the runs (/proc/stat steal, all cores): "
                 f"{sum(x for x, _, _ in stolen):.1f} s in all{worst}")
+    text += cores_busy_report(runs)
     lin, last = summary["linearity"], summary["linearity_last"]
     if lin:
         w, small, large, second = summary["linearity_runs"]

@@ -62,6 +62,23 @@ def tree_cpu(seen_max: Mapping[int, float]) -> float:
 
 # ---------------------------------------------------------------------------- rows from run.json
 
+def cpu_used(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+    """CPU seconds a tree used between two readings (pid -> CPU s): each process's increase, a
+    process born in between from zero; one that ended in between is lost with its last slice."""
+    return sum(max(0.0, c - before.get(pid, 0.0)) for pid, c in after.items())
+
+
+#: cores busy in a polling interval: under 0.5, 0.5 to 1.5, 1.5 or more (for a 2-core machine:
+#: idle, one core, both cores)
+BUSY_EDGES = (0.5, 1.5)
+
+
+def busy_bin(cpu_s: float, wall_s: float, edges: tuple[float, ...] = BUSY_EDGES) -> int:
+    """Which bin of :data:`BUSY_EDGES` an interval of ``wall_s`` with ``cpu_s`` used falls in."""
+    cores = cpu_s / wall_s if wall_s > 0 else 0.0
+    return sum(cores >= e for e in edges)
+
+
 def stage_rows(source_stats: Mapping) -> list[dict]:
     """One row per step of a source's run.json entry: in, kept, busy seconds (the adapter's micros
     counter, summed over workers; None for global steps, which have no such counter) and docs/s per

@@ -28,6 +28,15 @@ def test_steal_ticks_reads_the_all_cpu_line_only():
     assert sm.steal_ticks("cpu  1 2 3 4\n") == 0  # a kernel without the field
 
 
+def test_cpu_used_counts_increases_and_new_processes_and_busy_bin_sorts_intervals():
+    before = {1: 10.0, 2: 5.0, 3: 1.0}  # 3 ends before the next reading
+    after = {1: 10.2, 2: 5.15, 4: 0.1}  # 4 is born in between
+    assert abs(sm.cpu_used(before, after) - 0.45) < 1e-9
+    assert sm.cpu_used(after, after) == 0.0
+    assert [sm.busy_bin(cpu, 0.2) for cpu in (0.0, 0.09, 0.11, 0.29, 0.31, 0.45)] == [0, 0, 1, 1, 2, 2]
+    assert sm.busy_bin(1.0, 0.0) == 0
+
+
 def test_tree_rss_sums_the_root_and_every_descendant_only():
     parents = {1: 0, 10: 1, 11: 10, 12: 10, 13: 11, 20: 1, 21: 20}
     rss = {10: 100, 11: 20, 12: 30, 13: 5, 20: 1000, 21: 7}
