@@ -122,12 +122,17 @@ class Wikipedia(Source):
     def read(self, cfg: WikipediaConfig, path: str) -> Iterator:
         """One worker reading a whole dump: a multistream one with its index stream by stream, as
         its pieces are (the same documents and locations), any other one from start to end."""
-        try:
-            [whole] = self.splits(WikipediaConfig(languages=cfg.languages, split_bytes=0), path,
-                                  fileio.size(path), "")
-        except ValueError:  # an index that does not fit: the dump read from start to end
-            whole = Split(path)
+        [whole] = self.dump_pieces(path, 0, cfg.languages)
         return self.read_split(cfg, whole)
+
+    def dump_pieces(self, path: str, split_bytes: int, languages: Sequence[str] | None) -> list[Split]:
+        """:meth:`splits` of a dump in pieces of ``split_bytes`` (0: one), or its one whole piece,
+        read from start to end, when its index does not fit it."""
+        try:
+            return self.splits(WikipediaConfig(languages=languages, split_bytes=split_bytes), path,
+                               fileio.size(path), "")
+        except ValueError:  # an index that does not fit: the dump read from start to end
+            return [whole_file(path, None)]
 
     def splits(self, cfg: WikipediaConfig, path: str, size: int | None, staging: str) -> list[Split]:
         pieces = multistream_splits(path, size, cfg.split_bytes)

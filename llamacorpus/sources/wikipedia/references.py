@@ -21,9 +21,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterator
 
-from llamacorpus import fileio
-from llamacorpus.sources.base import Split, whole_file
-from llamacorpus.sources.wikipedia import SOURCE as WIKIPEDIA, WikipediaConfig, refusal
+from llamacorpus.sources.base import Split
+from llamacorpus.sources.wikipedia import SOURCE as WIKIPEDIA, refusal
 from llamacorpus.sources.wikipedia.dump import ARTICLE_NS, Page, SiteInfo, iter_pages
 from llamacorpus.steps import BadInput, Drop
 from llamacorpus.steps.clean.wikitext import reference_urls
@@ -43,11 +42,7 @@ class ReferenceReader:
     split_bytes: int = 0
 
     def splits(self, path: str) -> list[Split]:
-        cfg = WikipediaConfig(languages=self.languages, split_bytes=self.split_bytes)
-        try:
-            return WIKIPEDIA.splits(cfg, path, fileio.size(path), "")
-        except ValueError:  # an index that does not fit the dump: read from start to end
-            return [whole_file(path, None)]
+        return WIKIPEDIA.dump_pieces(path, self.split_bytes, self.languages)
 
     def articles(self, split: Split) -> Iterator[str | Drop | BadInput]:
         for item in iter_pages(split.path, split):
