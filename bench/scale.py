@@ -414,8 +414,8 @@ def total_cpu(run: dict) -> float:
 def cores_busy_report(runs: list[dict]) -> list[str]:
     """Where the workers wait: at the largest factor, each Beam run's wall seconds by cores busy
     and the runner process's own CPU, one worker count beside the other."""
-    top = [r for r in runs if r["factor"] == max(x["factor"] for x in runs) and
-           all("busy_wall_s" in m for _, m in measurements(r))]
+    largest = max((r["factor"] for r in runs), default=None)
+    top = [r for r in runs if r["factor"] == largest and all("busy_wall_s" in m for _, m in measurements(r))]
     if not top:
         return []
     f, rows = sm.fmt, []

@@ -60,8 +60,6 @@ def tree_cpu(seen_max: Mapping[int, float]) -> float:
     return sum(seen_max.values())
 
 
-# ---------------------------------------------------------------------------- rows from run.json
-
 def cpu_used(before: Mapping[int, float], after: Mapping[int, float]) -> float:
     """CPU seconds a tree used between two readings (pid -> CPU s): each process's increase, a
     process born in between from zero; one that ended in between is lost with its last slice."""
@@ -78,6 +76,8 @@ def busy_bin(cpu_s: float, wall_s: float, edges: tuple[float, ...] = BUSY_EDGES)
     cores = cpu_s / wall_s if wall_s > 0 else 0.0
     return sum(cores >= e for e in edges)
 
+
+# ---------------------------------------------------------------------------- rows from run.json
 
 def stage_rows(source_stats: Mapping) -> list[dict]:
     """One row per step of a source's run.json entry: in, kept, busy seconds (the adapter's micros
