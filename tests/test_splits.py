@@ -263,6 +263,9 @@ def test_a_refused_multistream_dump_is_read_whole_once(tmp_path):
     assert len(pieces) == 1 and pieces[0].whole
     [refused] = WIKI.read_split(WikipediaConfig(), pieces[0])
     assert refused.reason == "language_not_in_recipe" and list(WIKI.read(WikipediaConfig(), str(path))) == [refused]
+    # the refusal comes from the first stream, before the index: one that cannot be read is never opened
+    (tmp_path / multistream_index(path.name)).write_bytes(b"BZh9 not a bz2 index")
+    assert WIKI.splits(WikipediaConfig(split_bytes=10_000), str(path), path.stat().st_size, "") == pieces
 
 
 def test_an_index_that_does_not_fit_the_dump_is_refused(tmp_path):

@@ -48,7 +48,8 @@ from llamacorpus import fileio
 from llamacorpus.config import field
 from llamacorpus.document import make_document
 from llamacorpus.sources.base import RunContext, Source, SourceConfig, Split, whole_file
-from llamacorpus.sources.wikipedia.dump import ARTICLE_NS, Page, SiteInfo, iter_pages, multistream_splits, site_info
+from llamacorpus.sources.wikipedia.dump import (ARTICLE_NS, Page, SiteInfo, iter_pages, multistream_site,
+                                                multistream_splits)
 from llamacorpus.steps import BadInput, Drop
 from llamacorpus.steps.clean.budget import CleanerBudget
 from llamacorpus.steps.clean.wikitext import LINK_NAMESPACES_META, LOCATION_META, LinkNamespaces, WikitextToText
@@ -135,10 +136,10 @@ class Wikipedia(Source):
             return [whole_file(path, None)]
 
     def splits(self, cfg: WikipediaConfig, path: str, size: int | None, staging: str) -> list[Split]:
-        pieces = multistream_splits(path, size, cfg.split_bytes)
-        if pieces[0].info is not None and refusal(site_info(path, pieces[0].info.head), cfg.languages) is not None:
+        site = multistream_site(path)  # before the index: a refused dump's index is never read
+        if site is not None and refusal(site, cfg.languages) is not None:
             return [whole_file(path, size)]  # refused as a whole: one record, from a whole read
-        return pieces
+        return multistream_splits(path, size, cfg.split_bytes)
 
     def read_split(self, cfg: WikipediaConfig, split: Split) -> Iterator:
         site, link_namespaces = None, {}

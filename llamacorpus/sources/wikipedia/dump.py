@@ -369,6 +369,25 @@ def multistream_splits(path: str, size: int | None, split_bytes: int) -> list[Sp
             for i, (a, b) in enumerate(zip(cuts, ends))]
 
 
+def multistream_site(path: str) -> SiteInfo | None:
+    """The :class:`SiteInfo` of a multistream dump that has its index beside it, from its first
+    bz2 stream alone (at most :data:`MAX_HEAD_BYTES` of it), without reading the index: a real
+    one is hundreds of MB decompressed. None for any other file, or a first stream without one."""
+    index = multistream_index(path)
+    if index is None or not fileio.exists(index):
+        return None
+    decompressor, out, read = bz2.BZ2Decompressor(), [], 0
+    with fileio.open_raw(path) as raw:
+        while not decompressor.eof and read < MAX_HEAD_BYTES:
+            chunk = raw.read(1 << 16)
+            if not chunk:
+                break
+            read += len(chunk)
+            out.append(decompressor.decompress(chunk))
+    head = b"".join(out)
+    return site_info(path, head) if _SITEINFO.search(head) else None
+
+
 def site_info(path: str, head: bytes) -> SiteInfo:
     """The :class:`SiteInfo` in a dump's head (what precedes its first page)."""
     return next(i for i in _DumpReader(path, None)._header(head) if isinstance(i, SiteInfo))

@@ -394,30 +394,42 @@ class _ReferenceFn(beam.DoFn):
     def setup(self):
         self.counters = StepCounters(self.reader.source, self.reader.step)
 
+    def cited_urls(self, wikitext: str) -> Iterable[str]:
+        """An article's wikitext -> its normalised cited URLs."""
+        try:
+            urls = self.reader.urls(wikitext)
+        except ValueError:  # WikitextError: a page mwparserfromhell cannot parse
+            self.counters.inc("error:unparsable_wikitext")
+            return ()
+        self.counters.inc("urls", len(urls))
+        return urls
 
-class _Articles(_ReferenceFn):
-    """A piece of a dump -> the wikitext of its articles (the reference reader's first part)."""
+
+WHOLE = "whole"
+
+
+class _PieceUrls(_ReferenceFn):
+    """A piece of a dump -> the cited URLs of its articles. A dump read whole (one piece: no
+    index, or a small one) sends its articles' wikitext to the ``whole`` output instead, to be
+    spread over the workers before parsing, which is the cost; a dump in many pieces is spread
+    already, and its wikitext (90 GB for enwiki) is never shuffled."""
 
     def process(self, split):
+        spread = split.count > 1
         for item in self.reader.articles(split):
             if isinstance(item, str):
                 self.counters.inc("pages")
-                yield item
+                if spread:
+                    yield from self.cited_urls(item)
+                else:
+                    yield beam.pvalue.TaggedOutput(WHOLE, item)
             else:
                 self.counters.inc("skipped_files" if isinstance(item, Drop) else f"error:{item.kind}")
 
 
 class _CitedUrls(_ReferenceFn):
-    """An article's wikitext -> its normalised cited URLs (the reference reader's second part)."""
-
     def process(self, wikitext: str):
-        try:
-            urls = self.reader.urls(wikitext)
-        except ValueError:  # WikitextError: a page mwparserfromhell cannot parse
-            self.counters.inc("error:unparsable_wikitext")
-            return
-        self.counters.inc("urls", len(urls))
-        yield from urls
+        yield from self.cited_urls(wikitext)
 
 
 class ReferenceUrls(beam.PTransform):
@@ -431,15 +443,16 @@ class ReferenceUrls(beam.PTransform):
         self.paths, self.reader = list(paths), reader
 
     def expand(self, pbegin):
-        return (pbegin
-                | "Dumps" >> beam.Create(self.paths)
-                | "FanOut" >> beam.Reshuffle()
-                | "Pieces" >> beam.FlatMap(self.reader.splits)  # a multistream dump in runs of its streams
-                | "FanOutPieces" >> beam.Reshuffle()
-                | "Articles" >> beam.ParDo(_Articles(self.reader))
-                | "Spread" >> beam.Reshuffle()  # parsing is the cost: spread one dump's pages over workers
-                | "Urls" >> beam.ParDo(_CitedUrls(self.reader))
-                | "Distinct" >> beam.Distinct())
+        urls, whole = (pbegin
+                       | "Dumps" >> beam.Create(self.paths)
+                       | "FanOut" >> beam.Reshuffle()
+                       | "Pieces" >> beam.FlatMap(self.reader.splits)  # a multistream dump in runs of its streams
+                       | "FanOutPieces" >> beam.Reshuffle()
+                       | "Articles" >> beam.ParDo(_PieceUrls(self.reader)).with_outputs(WHOLE, main="urls"))
+        spread = (whole
+                  | "Spread" >> beam.Reshuffle()  # one whole dump's pages over the workers
+                  | "Urls" >> beam.ParDo(_CitedUrls(self.reader)))
+        return (urls, spread) | "Both" >> beam.Flatten() | "Distinct" >> beam.Distinct()
 
 
 class WikiClassifier(GlobalStep):
