@@ -21,6 +21,11 @@ not a stage of the documents run. With ``--sources commoncrawl`` only the Common
 (read -> HTML to text -> URL dedup -> CCNet line dedup (on) -> language ID -> perplexity ->
 Wikipedia-reference classifier), and no mix stage.
 
+``--one-job`` also runs, at the largest factor and each worker count, the whole chain as a user
+runs it: one ``beam_main.py ... --stages documents,mix`` of all seven sources and the mix stage,
+where Beam starts once and every source's stages share the workers (its wall, CPU, peak RSS and
+cores busy, beside the sum of the separate runs, and its own two-worker speed-up).
+
 Measured per run: wall seconds; CPU seconds of the whole process tree (``wait4``'s rusage of the
 reaped tree, or the polled ``/proc`` readings where those are larger); peak RSS of the whole
 tree (``/proc`` polled every 0.2 s, summed over every descendant); the CPU seconds the hypervisor
@@ -230,6 +235,43 @@ def run_factor(output: Path, root: Path, factor: int, workers: int, sources: lis
         log(f"  x{factor} w{workers} mix: {docs_in:,} docs in, {m['wall_s']:.0f} s wall, "
             f"{m['cpu_s']:.0f} CPU-s, {m['peak_rss_mb']:.0f} MB, {m['steal_s']:.1f} s stolen, rc {m['rc']}")
     return result
+
+
+def run_one_job(output: Path, root: Path, factor: int, workers: int, log, split_bytes: int = SPLIT_BYTES) -> dict:
+    """The whole chain as a user runs it: one Beam job of all seven sources and the mix stage
+    (``--stages documents,mix``), so Beam starts once and the sources' stages share the workers."""
+    out = output / "runs" / f"x{factor}-w{workers}-one-job"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    m = measured_run(beam_command(root, out, workers, None, "documents,mix", split_bytes), out / "run.log", env)
+    run = json.loads((out / "stats" / "run.json").read_text()) if m["rc"] == 0 else {}
+    docs_in = sum(s.get("documents_in", 0) for s in run.get("sources", {}).values())
+    result = {"factor": factor, "workers": workers, "output": str(out), **m, "documents_in": docs_in,
+              "load_avg": os.getloadavg()[0], "mixture": mixture_summary(run.get("mixture", {}))}
+    log(f"  x{factor} w{workers} one job: {docs_in:,} docs in, {m['wall_s']:.0f} s wall, {m['cpu_s']:.0f} CPU-s, "
+        f"{m['peak_rss_mb']:.0f} MB, {m['steal_s']:.1f} s stolen, rc {m['rc']}")
+    return result
+
+
+def one_job_report(jobs: list[dict], runs: list[dict]) -> list[str]:
+    """The one-job runs beside the sum of the per-source runs at the same factor and workers."""
+    if not jobs:
+        return []
+    f, by = sm.fmt, {(r["factor"], r["workers"]): r for r in runs}
+    rows = [[f"x{j['factor']} w{j['workers']}", f(j["documents_in"]), f(j["wall_s"], ".1f"), f(j["cpu_s"], ".1f"),
+             f(j["busy_wall_s"][-1], ".1f"), f(j["runner_cpu_s"], ".1f"), f(j["peak_rss_mb"], ",.0f"),
+             f(j["steal_s"], ".1f"), f(total_wall(by[j["factor"], j["workers"]]) if (j["factor"], j["workers"]) in by
+                                     else None, ".1f")] for j in jobs]
+    lines = ["\nOne Beam job (the user's command: all seven sources and the mix stage, --stages documents,mix); "
+             "'separate' = the sum of the per-source runs above",
+             sm.table(["run", "docs in", "wall s", "CPU s", ">=1.5 cores s", "runner CPU s", "peak RSS MB",
+                       "stolen s", "separate wall s"], rows, "<>>>>>>>>")]
+    one, many = jobs[0], jobs[-1]
+    if one["workers"] != many["workers"]:
+        lines.append(f"one job, x{one['factor']}: {many['workers']} workers vs {one['workers']}: "
+                     f"{f(sm.speedup(one['wall_s'], many['wall_s']), '.2f')}x (target >= 1.7)")
+    return lines
 
 
 def mixture_summary(mixture: dict) -> dict:
@@ -534,6 +576,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-mix", action="store_true", help="skip the mix stage even with all sources")
     parser.add_argument("--split-bytes", type=int, default=SPLIT_BYTES,
                         help="sources.<s>.split_bytes of every run (pieces of one big file; 0: never split)")
+    parser.add_argument("--one-job", action="store_true",
+                        help="also run, at the largest factor and each worker count, the whole chain as one Beam job "
+                             "(all sources and the mix stage: what a user runs); about 10 more minutes at x16")
     parser.add_argument("--summarize", type=Path, nargs="+", default=None,
                         help="only summarize the runs in these JSON files (scale.py's own or its -partial.json "
                              "of a benchmark stopped before its end), together")
@@ -555,6 +600,9 @@ def main(argv=None) -> int:
             runs.append(run_factor(args.output, root, factor, w, sources, mix, log, args.split_bytes))
             partial = {"runs": runs}
             (path.with_name(path.stem + "-partial.json")).write_text(json.dumps(partial, indent=1))
+    top = max(factors)
+    jobs = [run_one_job(args.output, corpus(args.output, top, sources, log), top, w, log, args.split_bytes)
+            for w in workers] if args.one_job and mix else []
     sizes = element_sizes(args.output / "corpus" / f"x{factors[0]}", sources, args.sample)
     if mix and runs[0].get("mix", {}).get("rc") == 0:
         sizes.update(mix_shuffle(runs[0]["output"]))
@@ -564,14 +612,15 @@ def main(argv=None) -> int:
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
               "seconds": round(time.time() - started, 1), "cpus": os.cpu_count(), "load_avg_end": load,
               "load_avg_median": sm.median(x for r in runs for x in r["load_avg"]),
-              "runs": runs, "summary": summary}
+              "runs": runs, "one_job": jobs, "summary": summary}
     path.write_text(json.dumps(result, indent=1))
     print(format_report(runs, summary))
+    print("\n".join(one_job_report(jobs, runs)))
     print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores; median of the "
           f"1-min load after each run: {result['load_avg_median']:.2f} (other processes share these cores)")
     print(f"total {result['seconds']:.0f} s; JSON: {path}")
     print(f"rerun: {result['command']}")
-    return 0 if all(m["rc"] == 0 for r in runs for _, m in measurements(r)) else 1
+    return 0 if all(m["rc"] == 0 for r in runs for _, m in measurements(r)) and all(j["rc"] == 0 for j in jobs) else 1
 
 
 if __name__ == "__main__":
