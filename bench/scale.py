@@ -203,14 +203,19 @@ def beam_command(root: Path, out: Path, workers: int, sources: list[str] | None,
     return cmd
 
 
-def run_factor(output: Path, root: Path, factor: int, workers: int, sources: list[str], mix: bool, log,
-               split_bytes: int = SPLIT_BYTES) -> dict:
-    """Every source, one Beam run each, then the mix stage; run.json figures and measurements."""
-    tag = f"x{factor}-w{workers}" + ("" if mix else "-" + "+".join(sources))
+def fresh_run(output: Path, tag: str) -> tuple[Path, dict]:
+    """An empty ``OUTPUT/runs/<tag>`` and the environment its Beam runs get (this checkout first
+    on PYTHONPATH)."""
     out = output / "runs" / tag
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return out, dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def run_factor(output: Path, root: Path, factor: int, workers: int, sources: list[str], mix: bool, log,
+               split_bytes: int = SPLIT_BYTES) -> dict:
+    """Every source, one Beam run each, then the mix stage; run.json figures and measurements."""
+    out, env = fresh_run(output, f"x{factor}-w{workers}" + ("" if mix else "-" + "+".join(sources)))
     result = {"factor": factor, "workers": workers, "output": str(out), "split_bytes": split_bytes, "sources": {},
               "load_avg": []}
     for source in sources:
@@ -240,10 +245,7 @@ def run_factor(output: Path, root: Path, factor: int, workers: int, sources: lis
 def run_one_job(output: Path, root: Path, factor: int, workers: int, log, split_bytes: int = SPLIT_BYTES) -> dict:
     """The whole chain as a user runs it: one Beam job of all seven sources and the mix stage
     (``--stages documents,mix``), so Beam starts once and the sources' stages share the workers."""
-    out = output / "runs" / f"x{factor}-w{workers}-one-job"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out, env = fresh_run(output, f"x{factor}-w{workers}-one-job")
     m = measured_run(beam_command(root, out, workers, None, "documents,mix", split_bytes), out / "run.log", env)
     run = json.loads((out / "stats" / "run.json").read_text()) if m["rc"] == 0 else {}
     docs_in = sum(s.get("documents_in", 0) for s in run.get("sources", {}).values())
@@ -259,10 +261,13 @@ def one_job_report(jobs: list[dict], runs: list[dict]) -> list[str]:
     if not jobs:
         return []
     f, by = sm.fmt, {(r["factor"], r["workers"]): r for r in runs}
-    rows = [[f"x{j['factor']} w{j['workers']}", f(j["documents_in"]), f(j["wall_s"], ".1f"), f(j["cpu_s"], ".1f"),
-             f(j["busy_wall_s"][-1], ".1f"), f(j["runner_cpu_s"], ".1f"), f(j["peak_rss_mb"], ",.0f"),
-             f(j["steal_s"], ".1f"), f(total_wall(by[j["factor"], j["workers"]]) if (j["factor"], j["workers"]) in by
-                                     else None, ".1f")] for j in jobs]
+    rows = []
+    for j in jobs:
+        separate = by.get((j["factor"], j["workers"]))
+        rows.append([f"x{j['factor']} w{j['workers']}", f(j["documents_in"]), f(j["wall_s"], ".1f"),
+                     f(j["cpu_s"], ".1f"), f(j["busy_wall_s"][-1], ".1f"), f(j["runner_cpu_s"], ".1f"),
+                     f(j["peak_rss_mb"], ",.0f"), f(j["steal_s"], ".1f"),
+                     f(total_wall(separate) if separate else None, ".1f")])
     lines = ["\nOne Beam job (the user's command: all seven sources and the mix stage, --stages documents,mix); "
              "'separate' = the sum of the per-source runs above",
              sm.table(["run", "docs in", "wall s", "CPU s", ">=1.5 cores s", "runner CPU s", "peak RSS MB",
